@@ -1,0 +1,392 @@
+"""Run configs: YAML -> validated pydantic models, with one-line errors naming the path.
+
+A run config names a ``task`` plus the task's own fields. Component slots are written as
+``{type: NAME, params: {...}}``; each component's ``params`` are validated by the ``Params`` model
+its plugin registered (extra keys forbidden), recursively for nested components. Everything is
+checked before any weights load.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from ganedit.interfaces import Params
+
+
+class Kind:
+    """Annotation marker: ``Annotated[ComponentSpec, Kind('generator')]`` is a generator slot."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"Kind({self.kind!r})"
+
+
+class ComponentSpec(BaseModel):
+    """``{type: NAME, params: {...}}``; ``NAME`` may be qualified as ``dist:name``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(description="registered component name (or dist:name)")
+    params: dict[str, Any] = Field(default_factory=dict, description="the component's parameters")
+    _validated: Params | None = PrivateAttr(default=None)
+    _entry: Any = PrivateAttr(default=None)
+
+    @property
+    def validated(self) -> Params | None:
+        """The params validated by the component's model (set by config validation)."""
+        return self._validated
+
+    @property
+    def entry(self) -> Any:
+        return self._entry
+
+    @property
+    def cls(self) -> type:
+        if self._entry is None:
+            raise RuntimeError("component spec has not been validated against a registry")
+        return self._entry.cls
+
+    def resolved(self) -> dict[str, Any]:
+        """The spec with every default filled in (for the run's ``config.yaml``)."""
+        if self._validated is None:
+            return {"type": self.type, "params": dict(self.params)}
+        return {"type": self.type, "params": _dump_params(self._validated)}
+
+
+@dataclass
+class Problem:
+    path: str
+    component: str | None
+    message: str
+
+    def __str__(self) -> str:
+        comp = f" ({self.component})" if self.component else ""
+        return f"{self.path}{comp}: {self.message}"
+
+
+class ConfigError(ValueError):
+    """One or more config problems; ``str()`` gives one line per problem."""
+
+    def __init__(self, problems: list[Problem] | str):
+        if isinstance(problems, str):
+            problems = [Problem("config", None, problems)]
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+COMMON_KEYS = {"task", "seed", "device", "output", "description"}
+
+
+class RunConfig(BaseModel):
+    """A validated run config: the common keys plus the task's params."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    task: str
+    seed: int = Field(0, ge=0, description="global random seed")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    output: str | None = None
+    description: str = ""
+    params: Any = None  # the task's validated Params
+    source: str | None = None
+
+    @field_validator("task")
+    @classmethod
+    def _task_name(cls, v: str) -> str:
+        if not v:
+            raise ValueError("task must be a registered task name")
+        return v
+
+    def resolved(self) -> dict[str, Any]:
+        """Plain dict with all defaults, suitable for ``config.yaml`` (re-validates identically)."""
+        out: dict[str, Any] = {"task": self.task, "seed": self.seed, "device": self.device}
+        if self.output is not None:
+            out["output"] = self.output
+        if self.description:
+            out["description"] = self.description
+        out.update(_dump_params(self.params))
+        return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _dump_params(model: BaseModel) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        out[name] = _dump_value(value)
+    return out
+
+
+def _dump_value(value: Any) -> Any:
+    if isinstance(value, ComponentSpec):
+        return value.resolved()
+    if isinstance(value, BaseModel):
+        return _dump_params(value)
+    if isinstance(value, (list, tuple)):
+        return [_dump_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dump_value(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _field_names_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
+    """Field names of the (sub)model at ``loc``, for 'did you mean' hints."""
+    cur: Any = model
+    for part in loc:
+        if isinstance(part, int) or cur is None:
+            continue
+        if isinstance(cur, type) and issubclass(cur, BaseModel) and part in cur.model_fields:
+            ann = cur.model_fields[part].annotation
+            cur = _unwrap_model(ann)
+        else:
+            return []
+    if isinstance(cur, type) and issubclass(cur, BaseModel):
+        return list(cur.model_fields)
+    return []
+
+
+def _unwrap_model(ann: Any) -> Any:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in typing.get_args(ann):
+        found = _unwrap_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _format_value(v: Any) -> str:
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def pydantic_problems(exc: ValidationError, prefix: str, component: str | None,
+                      model: type[BaseModel] | None) -> list[Problem]:
+    """Turn a pydantic ValidationError into one Problem per error."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        path = ".".join([prefix] + [str(p) for p in loc]) if prefix else ".".join(str(p) for p in loc)
+        etype = err.get("type", "")
+        if etype == "extra_forbidden":
+            names = _field_names_at(model, loc[:-1])
+            hint = difflib.get_close_matches(str(loc[-1]), names, n=1)
+            msg = "unknown key"
+            msg += f"; did you mean {hint[0]!r}?" if hint else (f"; valid keys: {', '.join(names)}" if names else "")
+        elif etype == "missing":
+            msg = "required key is missing"
+        elif etype in ("path_not_file", "path_not_exists", "path_not_directory"):
+            what = "directory" if etype == "path_not_directory" else "file"
+            msg = f"{what} not found: {str(err.get('input'))!r}"
+        else:
+            msg = err.get("msg", "invalid value")
+            if "input" in err and etype not in ("model_type", "dict_type"):
+                msg += f" (got {_format_value(err['input'])})"
+        problems.append(Problem(path or prefix, component, msg))
+    return problems
+
+
+def component_slots(model: type[BaseModel]) -> dict[str, str]:
+    """Fields of ``model`` annotated with :class:`Kind`: ``{field: kind}``."""
+    slots = {}
+    for name, f in model.model_fields.items():
+        for meta in f.metadata:
+            if isinstance(meta, Kind):
+                slots[name] = meta.kind
+        if name not in slots:
+            for arg in typing.get_args(f.annotation):
+                for meta in getattr(arg, "__metadata__", ()):
+                    if isinstance(meta, Kind):
+                        slots[name] = meta.kind
+    return slots
+
+
+def _walk_slots(registry: Any, model: BaseModel, path: str) -> list[Problem]:
+    """Validate every nested component spec inside an already-parsed params model."""
+    problems: list[Problem] = []
+    for name, kind in component_slots(type(model)).items():
+        value = getattr(model, name)
+        if value is None:
+            continue
+        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        for idx, spec in items:
+            sub = f"{path}.{name}" if path else name
+            if idx is not None:
+                sub = f"{sub}.{idx}"
+            if not isinstance(spec, ComponentSpec):
+                continue
+            _, _, errs = validate_component(registry, kind, spec, path=sub)
+            problems.extend(errs)
+    return problems
+
+
+def validate_component(registry: Any, kind: str, spec: Any, path: str) -> tuple[Any, Any, list[Problem]]:
+    """Validate ``spec`` for a component of ``kind``; returns ``(entry, params, problems)``."""
+    from ganedit.registry import RegistryError
+
+    if isinstance(spec, ComponentSpec):
+        cs = spec
+    else:
+        if not isinstance(spec, dict):
+            return None, None, [Problem(path, None, f"expected a mapping {{type: NAME, params: {{...}}}}, "
+                                                    f"got {_format_value(spec)}")]
+        try:
+            cs = ComponentSpec.model_validate(spec)
+        except ValidationError as exc:
+            return None, None, pydantic_problems(exc, path, None, ComponentSpec)
+    try:
+        entry = registry.get(kind, cs.type)
+    except RegistryError as exc:
+        return None, None, [Problem(f"{path}.type", None, str(exc))]
+    model = entry.params_model
+    try:
+        params = model.model_validate(cs.params)
+    except ValidationError as exc:
+        return entry, None, pydantic_problems(exc, f"{path}.params", cs.type, model)
+    problems = [Problem(f"{path}.params", cs.type, msg) for msg in entry.cls.check_params(params)]
+    problems += _walk_slots(registry, params, f"{path}.params")
+    cs._validated = params
+    cs._entry = entry
+    return entry, params, problems
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def parse_overrides(overrides: list[str] | None) -> list[tuple[list[str], Any]]:
+    """``a.b.c=VALUE`` strings -> ``(['a','b','c'], value)``; the value is parsed as YAML."""
+    out = []
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError([Problem("--set", None, f"expected KEY=VALUE, got {item!r}")])
+        key, value = item.split("=", 1)
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts:
+            raise ConfigError([Problem("--set", None, f"empty key in {item!r}")])
+        try:
+            parsed = yaml.safe_load(value) if value != "" else ""
+        except yaml.YAMLError:
+            parsed = value
+        out.append((parts, parsed))
+    return out
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    raw = copy.deepcopy(raw)
+    for parts, value in parse_overrides(overrides):
+        cur: Any = raw
+        for i, part in enumerate(parts[:-1]):
+            key: Any = int(part) if isinstance(cur, list) and part.lstrip("-").isdigit() else part
+            if isinstance(cur, list):
+                cur = cur[key]
+                continue
+            if key not in cur or not isinstance(cur[key], (dict, list)):
+                cur[key] = {}
+            cur = cur[key]
+        last: Any = parts[-1]
+        if isinstance(cur, list):
+            cur[int(last)] = value
+        else:
+            cur[last] = value
+    return raw
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError([Problem(str(p), None, "config file not found")])
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        raise ConfigError([Problem(str(p), None, f"invalid YAML at {where}: "
+                                                 f"{getattr(exc, 'problem', exc)}")]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(str(p), None, "the top level of a run config must be a mapping")])
+    return data
+
+
+def validate_config(raw: dict[str, Any], registry: Any = None, source: str | None = None) -> RunConfig:
+    """Validate a raw config dict against the installed components; raises :class:`ConfigError`."""
+    from ganedit.registry import RegistryError, load_registry
+
+    registry = registry or load_registry()
+    problems: list[Problem] = []
+    common = {k: v for k, v in raw.items() if k in COMMON_KEYS}
+    body = {k: v for k, v in raw.items() if k not in COMMON_KEYS}
+    if "task" not in common:
+        problems.append(Problem("task", None, "required key is missing (the task to run, e.g. 'invert')"))
+        raise ConfigError(problems)
+    try:
+        head = RunConfig.model_validate(common)
+    except ValidationError as exc:
+        raise ConfigError(pydantic_problems(exc, "", None, RunConfig)) from None
+    try:
+        entry = registry.get("task", head.task)
+    except RegistryError as exc:
+        raise ConfigError([Problem("task", None, str(exc))]) from None
+    model = entry.params_model
+    try:
+        params = model.model_validate(body)
+    except ValidationError as exc:
+        raise ConfigError(pydantic_problems(exc, "", head.task, model)) from None
+    problems += [Problem("config", head.task, msg) for msg in entry.cls.check_params(params)]
+    problems += _walk_slots(registry, params, "")
+    if not problems:
+        problems += [Problem(p, head.task, m) for p, m in entry.cls.check_compatibility(params, registry)]
+    if problems:
+        raise ConfigError(problems)
+    head.params = params
+    head.source = source
+    return head
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None, registry: Any = None) -> RunConfig:
+    """Read, override and validate a YAML run config."""
+    raw = apply_overrides(read_yaml(path), overrides)
+    return validate_config(raw, registry=registry, source=str(path))
+
+
+def Slot(kind: str) -> Any:  # noqa: N802 - used as a type
+    """Type of a component slot: ``generator: Slot('generator')`` in a Params model."""
+    return Annotated[ComponentSpec, Kind(kind)]
+
+
+def SlotList(kind: str) -> Any:  # noqa: N802
+    """Type of a list of component slots: ``editors: SlotList('editor') = []``."""
+    return Annotated[list[ComponentSpec], Kind(kind)]
+
+
+__all__ = [
+    "Annotated",
+    "ComponentSpec",
+    "Slot",
+    "SlotList",
+    "ConfigError",
+    "Kind",
+    "Problem",
+    "RunConfig",
+    "apply_overrides",
+    "component_slots",
+    "load_config",
+    "read_yaml",
+    "validate_component",
+    "validate_config",
+]

@@ -1,0 +1,297 @@
+"""The component registry, filled by pluggy plugins discovered through entry points.
+
+Each plugin is loaded and registered on its own: a plugin that fails to import or register is
+recorded as ``broken`` with its error and never affects the others (``GANEDIT_STRICT_PLUGINS=1``
+or ``strict=True`` re-raises). Two distributions registering the same ``(kind, name)`` are both
+kept; a bare name that is ambiguous fails and lists the qualified ``dist:name`` choices.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata as md
+import os
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import pluggy
+
+from ganedit import hookspecs
+from ganedit.interfaces import KINDS, Component, Params
+
+
+class RegistryError(LookupError):
+    """Unknown, ambiguous or invalid component lookups."""
+
+
+class PluginError(RuntimeError):
+    """A plugin failed to load or register (raised only in strict mode)."""
+
+
+@dataclass
+class Entry:
+    """One registered component."""
+
+    kind: str
+    name: str
+    cls: type
+    dist: str
+    plugin: str
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.dist}:{self.name}"
+
+    @property
+    def params_model(self) -> type[Params]:
+        return getattr(self.cls, "Params", Params)
+
+    @property
+    def summary(self) -> str:
+        doc = (self.cls.__doc__ or "").strip().splitlines()
+        return doc[0] if doc else ""
+
+
+@dataclass
+class CheckpointFormat:
+    name: str
+    sniff: Callable[[Any], bool]
+    convert: Callable[[Any, Any], None]
+    description: str
+    dist: str
+
+
+@dataclass
+class PluginInfo:
+    """What ``ganedit plugins`` shows for one plugin."""
+
+    name: str
+    dist: str
+    version: str
+    status: str = "ok"  # ok | broken | disabled
+    error: str = ""
+    traceback: str = ""
+    components: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.dist,
+            "version": self.version,
+            "status": self.status,
+            "error": self.error,
+            "components": self.components,
+            "formats": self.formats,
+        }
+
+
+class Registrar:
+    """The ``register`` callback handed to a plugin's hooks; records attribution."""
+
+    def __init__(self, registry: "Registry", plugin: PluginInfo):
+        self._registry = registry
+        self._plugin = plugin
+        self.added: list[Entry] = []
+
+    def __call__(self, kind: str, name: str, cls: type) -> None:
+        if kind not in KINDS:
+            raise RegistryError(f"plugin {self._plugin.name!r}: unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+        if not isinstance(cls, type):
+            raise RegistryError(f"plugin {self._plugin.name!r}: {kind} {name!r} must be a class")
+        params = getattr(cls, "Params", None)
+        if params is None or not (isinstance(params, type) and issubclass(params, Params)):
+            raise RegistryError(
+                f"plugin {self._plugin.name!r}: {kind} {name!r} needs a nested Params model "
+                "subclassing ganedit.Params")
+        for e in self._registry.entries(kind):
+            if e.name == name and e.dist == self._plugin.dist:
+                raise RegistryError(
+                    f"plugin {self._plugin.name!r} registers {kind} {name!r} twice")
+        entry = Entry(kind, name, cls, self._plugin.dist, self._plugin.name)
+        self._registry._entries.append(entry)
+        self.added.append(entry)
+        self._plugin.components.append(f"{kind}:{name}")
+
+
+class FormatRegistrar:
+    def __init__(self, registry: "Registry", plugin: PluginInfo):
+        self._registry = registry
+        self._plugin = plugin
+        self.added: list[CheckpointFormat] = []
+
+    def __call__(self, name: str, sniff: Callable, convert: Callable, description: str = "") -> None:
+        fmt = CheckpointFormat(name, sniff, convert, description, self._plugin.dist)
+        self._registry._formats.append(fmt)
+        self.added.append(fmt)
+        self._plugin.formats.append(name)
+
+
+def _strict_default() -> bool:
+    return os.environ.get("GANEDIT_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
+
+
+class Registry:
+    """Components and checkpoint formats registered by plugins."""
+
+    def __init__(self, strict: bool | None = None):
+        self.strict = _strict_default() if strict is None else strict
+        self.pm = pluggy.PluginManager("ganedit")
+        self.pm.add_hookspecs(hookspecs)
+        self._entries: list[Entry] = []
+        self._formats: list[CheckpointFormat] = []
+        self.plugins: list[PluginInfo] = []
+
+    # ------------------------------------------------------------------ loading
+    def load_entry_points(self, group: str = "ganedit") -> "Registry":
+        """Discover and register every plugin of the entry-point ``group``."""
+        disabled = {s.strip() for s in os.environ.get("GANEDIT_DISABLE_PLUGINS", "").split(",") if s.strip()}
+        only = os.environ.get("GANEDIT_LOAD_PLUGINS")
+        allow = None if only is None else {s.strip() for s in only.split(",") if s.strip()}
+        eps = sorted(md.entry_points(group=group), key=lambda ep: (ep.dist.name if ep.dist else "", ep.name))
+        for ep in eps:
+            dist = ep.dist.name if ep.dist is not None else "unknown"
+            version = ep.dist.version if ep.dist is not None else "unknown"
+            info = PluginInfo(name=ep.name, dist=dist, version=version)
+            if ep.name in disabled or dist in disabled or (allow is not None and ep.name not in allow
+                                                            and dist not in allow):
+                info.status = "disabled"
+                self.plugins.append(info)
+                continue
+            try:
+                obj = ep.load()
+            except Exception as exc:  # noqa: BLE001 - isolation is the point
+                self._mark_broken(info, exc, "import")
+                continue
+            self.add_plugin(obj, info=info)
+        return self
+
+    def add_plugin(self, obj: Any, name: str | None = None, dist: str | None = None,
+                   version: str = "0", info: PluginInfo | None = None) -> PluginInfo:
+        """Register a plugin object (module or instance with hookimpls); used by tests and embedders."""
+        if info is None:
+            pname = name or getattr(obj, "__name__", type(obj).__name__)
+            info = PluginInfo(name=pname, dist=dist or pname, version=version)
+        try:
+            self.pm.register(obj, name=f"{info.dist}:{info.name}")
+        except Exception as exc:  # noqa: BLE001
+            self._mark_broken(info, exc, "register")
+            return info
+        registrar = Registrar(self, info)
+        fregistrar = FormatRegistrar(self, info)
+        try:
+            for impl in self.pm.hook.register_components.get_hookimpls():
+                if impl.plugin is obj:
+                    impl.function(register=registrar)
+            for impl in self.pm.hook.register_checkpoint_formats.get_hookimpls():
+                if impl.plugin is obj:
+                    impl.function(register=fregistrar)
+        except Exception as exc:  # noqa: BLE001
+            # Roll back the half-done registration so no partial plugin stays visible.
+            self._entries = [e for e in self._entries if e not in registrar.added]
+            self._formats = [f for f in self._formats if f not in fregistrar.added]
+            info.components.clear()
+            info.formats.clear()
+            self.pm.unregister(obj)
+            self._mark_broken(info, exc, "register")
+            return info
+        self.plugins.append(info)
+        return info
+
+    def _mark_broken(self, info: PluginInfo, exc: BaseException, stage: str) -> None:
+        info.status = "broken"
+        info.error = f"{stage} failed: {type(exc).__name__}: {exc}"
+        info.traceback = "".join(traceback.format_exception(exc))
+        self.plugins.append(info)
+        if self.strict:
+            raise PluginError(f"plugin {info.name!r} ({info.dist}) {info.error}") from exc
+
+    # ------------------------------------------------------------------ lookups
+    def entries(self, kind: str | None = None) -> list[Entry]:
+        return [e for e in self._entries if kind is None or e.kind == kind]
+
+    def names(self, kind: str) -> list[str]:
+        return sorted({e.name for e in self.entries(kind)})
+
+    def get(self, kind: str, name: str) -> Entry:
+        """Look up ``name`` (bare or ``dist:name``) among components of ``kind``."""
+        if kind not in KINDS:
+            raise RegistryError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+        if ":" in name:
+            dist, bare = name.rsplit(":", 1)
+            found = [e for e in self.entries(kind) if e.name == bare and e.dist == dist]
+        else:
+            found = [e for e in self.entries(kind) if e.name == name]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            choices = ", ".join(sorted(e.qualified_name for e in found))
+            raise RegistryError(f"{kind} type {name!r} is ambiguous: registered by several plugins; "
+                                f"use one of: {choices}")
+        known = self.names(kind) + [e.qualified_name for e in self.entries(kind)]
+        hint = difflib.get_close_matches(name, known, n=1)
+        msg = f"unknown {kind} type {name!r}"
+        if hint:
+            msg += f"; did you mean {hint[0]!r}?"
+        elif known:
+            msg += f"; available: {', '.join(self.names(kind))}"
+        else:
+            msg += "; no plugin registers any"
+        raise RegistryError(msg)
+
+    def find(self, name: str) -> list[Entry]:
+        """All entries called ``name`` (any kind), for ``ganedit describe``."""
+        bare = name.rsplit(":", 1)[-1]
+        dist = name.rsplit(":", 1)[0] if ":" in name else None
+        return [e for e in self._entries if e.name == bare and (dist is None or e.dist == dist)]
+
+    @property
+    def formats(self) -> list[CheckpointFormat]:
+        return list(self._formats)
+
+    def sniff(self, path: Any) -> CheckpointFormat | None:
+        """The first registered format whose ``sniff`` accepts ``path``."""
+        for fmt in self._formats:
+            try:
+                if fmt.sniff(path):
+                    return fmt
+            except Exception:  # noqa: BLE001 - a sniffer must never break others
+                continue
+        return None
+
+    def build(self, kind: str, spec: Any, **context: Any) -> Any:
+        """Build a component from ``{'type': NAME, 'params': {...}}`` or a validated spec."""
+        from ganedit.config import ComponentSpec, ConfigError, validate_component
+
+        if isinstance(spec, ComponentSpec) and spec.validated is not None:
+            entry, params = self.get(kind, spec.type), spec.validated
+        else:
+            raw = spec.model_dump() if isinstance(spec, ComponentSpec) else spec
+            entry, params, errors = validate_component(self, kind, raw, path=kind)
+            if errors:
+                raise ConfigError(errors)
+        return entry.cls.from_params(params, registry=self, **context)
+
+
+_DEFAULT: Registry | None = None
+
+
+def load_registry(reload: bool = False, strict: bool | None = None) -> Registry:
+    """The process-wide registry of installed plugins (loaded once, ``reload=True`` to refresh)."""
+    global _DEFAULT
+    if _DEFAULT is None or reload or (strict is not None and strict != _DEFAULT.strict):
+        _DEFAULT = Registry(strict=strict).load_entry_points()
+    return _DEFAULT
+
+
+def set_registry(registry: Registry | None) -> None:
+    """Replace the process-wide registry (tests, embedding)."""
+    global _DEFAULT
+    _DEFAULT = registry
+
+
+def iter_components(registry: Registry, kinds: Iterable[str] | None = None) -> Iterable[Entry]:
+    kinds = list(kinds) if kinds else list(KINDS)
+    for k in kinds:
+        yield from sorted(registry.entries(k), key=lambda e: (e.name, e.dist))
