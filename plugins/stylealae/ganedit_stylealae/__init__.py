@@ -1,0 +1,1 @@
+"""ganedit first-party plugin: stylealae."""
