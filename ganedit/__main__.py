@@ -1,0 +1,5 @@
+import sys
+
+from ganedit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,277 @@
+"""The ``ganedit`` command line: run, validate, plugins, components, describe, schema, convert."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Sequence
+
+from pydantic import BaseModel
+
+EXIT_USAGE = 2
+
+
+def _registry(args: argparse.Namespace):
+    from ganedit.registry import load_registry
+
+    return load_registry(strict=True if getattr(args, "strict_plugins", False) else None)
+
+
+# ----------------------------------------------------------------------------- commands
+def cmd_run(args: argparse.Namespace) -> int:
+    from ganedit.config import load_config
+    from ganedit.runner import run
+
+    registry = _registry(args)
+    config = load_config(args.config, overrides=args.set, registry=registry)
+    summary = run(config, output=args.output, device=args.device, seed=args.seed, quiet=args.quiet,
+                  registry=registry, overrides=None)
+    if not args.quiet:
+        out = args.output or config.output or f"runs/{Path(args.config).stem}"
+        print(f"done: outputs in {out}")
+        print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from ganedit.config import load_config
+
+    registry = _registry(args)
+    for path in args.configs:
+        cfg = load_config(path, overrides=args.set, registry=registry)
+        print(f"{path}: ok (task {cfg.task})")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    rows = [p.as_dict() for p in registry.plugins]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for p in registry.plugins:
+        line = f"{p.dist} {p.version}  [{p.status}]  entry point '{p.name}'"
+        print(line)
+        if p.components:
+            print("    components: " + ", ".join(p.components))
+        if p.formats:
+            print("    checkpoint formats: " + ", ".join(p.formats))
+        if p.error:
+            print("    error: " + p.error)
+    if not registry.plugins:
+        print("no plugins installed")
+    return 0
+
+
+def cmd_components(args: argparse.Namespace) -> int:
+    from ganedit.interfaces import KINDS
+    from ganedit.registry import iter_components
+
+    registry = _registry(args)
+    kinds = [args.kind] if args.kind else list(KINDS)
+    for kind in kinds:
+        entries = list(iter_components(registry, [kind]))
+        if not entries:
+            continue
+        print(f"{kind}:")
+        names = [e.name for e in entries]
+        for e in entries:
+            shown = e.qualified_name if names.count(e.name) > 1 else e.name
+            print(f"  {shown:<28} {e.summary}  ({e.dist})")
+    return 0
+
+
+def _type_name(ann: Any) -> str:
+    origin = typing.get_origin(ann)
+    if origin is typing.Annotated:
+        return _type_name(typing.get_args(ann)[0])
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return " | ".join(_type_name(a) for a in typing.get_args(ann))
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in typing.get_args(ann))
+    if origin is not None:
+        args = ", ".join(_type_name(a) for a in typing.get_args(ann))
+        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    if ann is type(None):
+        return "None"
+    return getattr(ann, "__name__", str(ann))
+
+
+def describe_params(model: type[BaseModel], indent: str = "  ") -> list[str]:
+    from ganedit.config import component_slots
+
+    slots = component_slots(model)
+    lines = []
+    for name, f in model.model_fields.items():
+        if name in slots:
+            tname = f"component ({slots[name]})" + (" list" if "list" in str(f.annotation) else "")
+        else:
+            tname = _type_name(f.annotation)
+        if f.is_required():
+            default = "required"
+        else:
+            dv = f.get_default(call_default_factory=True)
+            default = f"default {dv!r}"
+        bounds = []
+        for m in f.metadata:
+            for attr, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="), ("min_length", "min len"),
+                              ("max_length", "max len")):
+                v = getattr(m, attr, None)
+                if v is not None:
+                    bounds.append(f"{sym} {v}")
+        b = f"; {', '.join(bounds)}" if bounds else ""
+        lines.append(f"{indent}{name}: {tname} ({default}{b})")
+        if f.description:
+            lines.append(f"{indent}    {f.description}")
+    return lines
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from ganedit.registry import RegistryError
+
+    registry = _registry(args)
+    entries = registry.find(args.name)
+    if args.kind:
+        entries = [e for e in entries if e.kind == args.kind]
+    if not entries:
+        import difflib
+
+        names = sorted({e.name for e in registry.entries()})
+        hint = difflib.get_close_matches(args.name, names, n=1)
+        raise RegistryError(f"no component named {args.name!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
+    for e in entries:
+        print(f"{e.kind} {e.name}  ({e.qualified_name}, {e.cls.__module__}.{e.cls.__qualname__})")
+        if e.cls.__doc__:
+            print("  " + e.cls.__doc__.strip().splitlines()[0])
+        lines = describe_params(e.params_model)
+        print("  params:" if lines else "  params: none")
+        for line in lines:
+            print("  " + line)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from ganedit.interfaces import KINDS
+
+    registry = _registry(args)
+    out: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema", "components": {}}
+    for kind in KINDS:
+        for e in registry.entries(kind):
+            out["components"].setdefault(kind, {})[e.qualified_name] = e.params_model.model_json_schema()
+    text = json.dumps(out, indent=2, default=str)
+    if args.output:
+        from ganedit.io.atomic import atomic_write_text
+
+        atomic_write_text(args.output, text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from ganedit.io.checkpoint import CheckpointError
+
+    registry = _registry(args)
+    src = Path(args.src)
+    if not src.is_file():
+        raise CheckpointError(f"{src}: checkpoint not found")
+    if args.format:
+        found = [f for f in registry.formats if f.name == args.format]
+        if not found:
+            names = ", ".join(f.name for f in registry.formats) or "none installed"
+            raise CheckpointError(f"unknown checkpoint format {args.format!r}; known: {names}")
+        fmt = found[0]
+    else:
+        fmt = registry.sniff(src)
+        if fmt is None:
+            names = ", ".join(f.name for f in registry.formats) or "none installed"
+            raise CheckpointError(f"{src}: not a checkpoint of any installed format ({names})")
+    fmt.convert(src, Path(args.dst))
+    print(f"{src} ({fmt.name}) -> {args.dst}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ganedit", description="GAN inversion and editing with plugins.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    p.add_argument("--strict-plugins", action="store_true", help="fail when a plugin fails to load")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command")
+
+    r = sub.add_parser("run", help="run a config")
+    r.add_argument("config")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    r.add_argument("--output", "-o", default=None, help="output folder (default runs/<config name>)")
+    r.add_argument("--device", choices=["cpu", "cuda", "auto"], default=None)
+    r.add_argument("--seed", type=int, default=None)
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("validate", help="validate configs without loading weights")
+    v.add_argument("configs", nargs="+")
+    v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    v.set_defaults(func=cmd_validate)
+
+    pl = sub.add_parser("plugins", help="list installed plugins and their status")
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plugins)
+
+    c = sub.add_parser("components", help="list registered components")
+    c.add_argument("--kind", default=None)
+    c.set_defaults(func=cmd_components)
+
+    d = sub.add_parser("describe", help="show a component's parameters")
+    d.add_argument("name")
+    d.add_argument("--kind", default=None)
+    d.set_defaults(func=cmd_describe)
+
+    s = sub.add_parser("schema", help="JSON Schema of every installed component's params")
+    s.add_argument("--output", "-o", default=None)
+    s.set_defaults(func=cmd_schema)
+
+    cv = sub.add_parser("convert", help="convert a checkpoint to ganedit's native format")
+    cv.add_argument("src")
+    cv.add_argument("dst")
+    cv.add_argument("--format", default=None, help="source format (default: sniffed)")
+    cv.set_defaults(func=cmd_convert)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ganedit.config import ConfigError
+    from ganedit.io.checkpoint import CheckpointError
+    from ganedit.io.images import ImageReadError
+    from ganedit.latent import LatentError
+    from ganedit.metrics import MetricUnavailable
+    from ganedit.registry import PluginError, RegistryError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        import ganedit
+
+        print(f"ganedit {ganedit.__version__}")
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, RegistryError, CheckpointError, ImageReadError, LatentError, MetricUnavailable,
+            PluginError) as exc:
+        if args.debug:
+            raise
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Datasets: an image folder and a procedural dataset with known structure and texture factors.
+
+The procedural dataset needs no download. Each image is a *layout* (structure: a label map of up
+to five regions — a horizon splitting the background, and up to three shapes) painted with a
+*texture set* (per region: two colours and a pattern — flat, stripes, checks, dots, waves or
+gradient — with its own frequency and orientation). Structure and texture come from independent
+seeds, so ``render(structure_seed, texture_seed)`` with A's structure and B's texture is the ground
+truth of a swap.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ganedit.io.images import IMAGE_EXTENSIONS, ResizePolicy, load_image, list_images
+
+MAX_REGIONS = 5
+PATTERNS = ("flat", "stripes", "checks", "dots", "waves", "gradient")
+
+
+def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    k = torch.stack([(5 + h * 6) % 6, (3 + h * 6) % 6, (1 + h * 6) % 6], -1)
+    return v[..., None] - v[..., None] * s[..., None] * torch.clamp(torch.minimum(k, 4 - k), 0, 1)
+
+
+def _rng(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def structure_labels(structure_seed: int, resolution: int) -> torch.Tensor:
+    """Label map ``[H, W]`` (int64, values 0..4) of one layout."""
+    g = _rng(structure_seed * 2 + 1)
+    r = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
+    n = resolution
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, n), torch.linspace(0, 1, n), indexing="ij")
+    # Background: two regions split by a tilted, slightly wavy horizon.
+    h0, tilt, amp, freq = 0.35 + 0.3 * r(1), (r(1) - 0.5) * 0.6, 0.05 * r(1), 1 + 3 * r(1)
+    horizon = h0 + tilt * (xs - 0.5) + amp * torch.sin(2 * math.pi * freq * xs)
+    labels = (ys > horizon).long()
+    n_shapes = 1 + int(r(1).item() * 3)  # 1..3 shapes
+    for i in range(n_shapes):
+        kind = int(r(1).item() * 3)
+        cx, cy = 0.2 + 0.6 * r(1), 0.2 + 0.6 * r(1)
+        sx, sy = 0.08 + 0.17 * r(1), 0.08 + 0.17 * r(1)
+        ang = r(1) * math.pi
+        dx, dy = xs - cx, ys - cy
+        u = dx * torch.cos(ang) + dy * torch.sin(ang)
+        v = -dx * torch.sin(ang) + dy * torch.cos(ang)
+        if kind == 0:  # ellipse
+            mask = (u / sx) ** 2 + (v / sy) ** 2 <= 1
+        elif kind == 1:  # rectangle
+            mask = (u.abs() <= sx) & (v.abs() <= sy)
+        else:  # triangle
+            mask = (v >= -sy) & (v <= sy) & (u.abs() <= sx * (sy - v) / (2 * sy))
+        labels = torch.where(mask, torch.full_like(labels, 2 + i), labels)
+    return labels
+
+
+def texture_params(texture_seed: int) -> list[dict[str, torch.Tensor | int]]:
+    """Per-region texture descriptions (colours, pattern, frequency, orientation)."""
+    g = _rng(texture_seed * 2 + 2)
+    r = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
+    out = []
+    base_hue = r(1)
+    for k in range(MAX_REGIONS):
+        hue = (base_hue + 0.25 * k + 0.15 * (r(1) - 0.5)) % 1.0
+        c1 = _hsv_to_rgb(hue, 0.45 + 0.5 * r(1), 0.55 + 0.45 * r(1))[0]
+        c2 = _hsv_to_rgb((hue + 0.35 + 0.3 * r(1)) % 1.0, 0.3 + 0.6 * r(1), 0.15 + 0.5 * r(1))[0]
+        out.append({
+            "c1": c1, "c2": c2,
+            "pattern": int(r(1).item() * len(PATTERNS)),
+            "freq": 2 + 5 * r(1),
+            "angle": r(1) * math.pi,
+            "phase": r(1) * 2 * math.pi,
+        })
+    return out
+
+
+def _pattern(p: dict, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """Blend weight in [0, 1] between a region's two colours, ``[H, W]``."""
+    ang, f, ph = p["angle"], p["freq"], p["phase"]
+    u = xs * torch.cos(ang) + ys * torch.sin(ang)
+    v = -xs * torch.sin(ang) + ys * torch.cos(ang)
+    name = PATTERNS[p["pattern"]]
+    if name == "flat":
+        return torch.zeros_like(xs)
+    if name == "stripes":
+        return (torch.sin(2 * math.pi * f * u + ph) > 0).float()
+    if name == "checks":
+        return ((torch.sin(2 * math.pi * f * u + ph) > 0) ^ (torch.sin(2 * math.pi * f * v) > 0)).float()
+    if name == "dots":
+        d = torch.sin(math.pi * f * u + ph) ** 2 + torch.sin(math.pi * f * v) ** 2
+        return (d < 0.6).float()
+    if name == "waves":
+        return 0.5 + 0.5 * torch.sin(2 * math.pi * f * u + 2.0 * torch.sin(2 * math.pi * 0.5 * f * v) + ph)
+    return (u - u.min()) / (u.max() - u.min() + 1e-8)  # gradient
+
+
+def paint(labels: torch.Tensor, texture_seed: int, supersample: int = 1) -> torch.Tensor:
+    """Paint a label map ``[H, W]`` with a texture set; returns ``[3, H, W]`` in [-1, 1]."""
+    n_h, n_w = labels.shape
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, n_h), torch.linspace(0, 1, n_w), indexing="ij")
+    img = torch.zeros(3, n_h, n_w)
+    for k, p in enumerate(texture_params(texture_seed)):
+        mask = labels == k
+        if not bool(mask.any()):
+            continue
+        t = _pattern(p, xs, ys)
+        colour = p["c1"][:, None, None] * (1 - t) + p["c2"][:, None, None] * t
+        img = torch.where(mask[None], colour, img)
+    img = img * 2 - 1
+    if supersample > 1:
+        img = F.avg_pool2d(img[None], supersample)[0]
+    return img
+
+
+def render(structure_seed: int, texture_seed: int, resolution: int, supersample: int = 2) -> torch.Tensor:
+    """One procedural image ``[3, R, R]`` in [-1, 1] from independent structure/texture seeds."""
+    labels = structure_labels(structure_seed, resolution * supersample)
+    return paint(labels, texture_seed, supersample)
+
+
+class ImageFolderDataset(torch.utils.data.Dataset):
+    """All images under ``root`` (recursive, common extensions), brought to ``resolution``."""
+
+    def __init__(self, root: str | Path, resolution: int, policy: ResizePolicy = "center_crop",
+                 recursive: bool = True, hflip: bool = False):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"{self.root}: image folder not found")
+        self.paths = list_images(self.root, recursive=recursive)
+        if not self.paths:
+            raise FileNotFoundError(f"{self.root}: no images with extensions {', '.join(IMAGE_EXTENSIONS)}")
+        self.resolution = resolution
+        self.policy = policy
+        self.hflip = hflip
+
+    def __len__(self) -> int:
+        return len(self.paths) * (2 if self.hflip else 1)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        n = len(self.paths)
+        img = load_image(self.paths[index % n], self.resolution, self.policy)
+        return img.flip(-1) if index >= n else img
+
+
+class ProceduralDataset(torch.utils.data.Dataset):
+    """``length`` procedural images; image ``i`` has structure and texture seeds derived from ``seed``."""
+
+    def __init__(self, resolution: int, length: int = 10000, seed: int = 0, supersample: int = 2):
+        self.resolution = resolution
+        self.length = length
+        self.seed = seed
+        self.supersample = supersample
+
+    def __len__(self) -> int:
+        return self.length
+
+    def factors(self, index: int) -> tuple[int, int]:
+        """``(structure_seed, texture_seed)`` of image ``index``."""
+        base = (self.seed * 1_000_003 + index) * 2
+        return base, base + 1
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        s, t = self.factors(index)
+        return render(s, t, self.resolution, self.supersample)
+
+    def render(self, structure_seed: int, texture_seed: int) -> torch.Tensor:
+        return render(structure_seed, texture_seed, self.resolution, self.supersample)
