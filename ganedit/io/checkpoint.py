@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -98,8 +99,12 @@ def safe_torch_load(path: str | os.PathLike, allow: tuple[type, ...] = ()) -> An
                 return torch.load(p, map_location="cpu", weights_only=True)
         return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"{p}: refused to load: the file needs objects that are not plain "
-                              f"tensors/containers ({str(exc).splitlines()[0]})") from None
+        text = str(exc)
+        found = re.search(r"(unsupported GLOBAL [^\s]+|Unsupported global: [^\s]+)", text, re.IGNORECASE)
+        if found:
+            raise CheckpointError(f"{p}: refused to load: the file needs code objects beyond tensors and "
+                                  f"containers ({found.group(1)}); nothing from it was executed") from None
+        raise CheckpointError(f"{p}: not a readable torch checkpoint (truncated or another format)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
         raise CheckpointError(f"{p}: not a readable torch checkpoint (truncated or another format): "
                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
