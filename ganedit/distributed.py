@@ -135,7 +135,9 @@ def wrap_ddp(module: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
 
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:
     """The module inside a DDP wrapper (or the module itself)."""
-    return getattr(module, "module", module) if type(module).__name__ == "DistributedDataParallel" else module
+    from torch.nn.parallel import DistributedDataParallel
+
+    return module.module if isinstance(module, DistributedDataParallel) else module
 
 
 __all__ = [

@@ -175,7 +175,9 @@ def run(config: RunConfig | dict | str | os.PathLike, output: str | os.PathLike 
     out = Path(output or config.output or default_output(config))
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(config.device)
-    atomic_write_text(out / "config.yaml", yaml.safe_dump(config.resolved(), sort_keys=False))
+    main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes run files
+    if main_process:
+        atomic_write_text(out / "config.yaml", yaml.safe_dump(config.resolved(), sort_keys=False))
     seed_everything(config.seed)
     task_entry = registry.get("task", config.task)
     context = RunContext(config, out, dev, registry, quiet=quiet)
@@ -185,9 +187,10 @@ def run(config: RunConfig | dict | str | os.PathLike, output: str | os.PathLike 
         summary = task.run(context) or {}
     finally:
         context.close()
-        report = plugins_report(registry)
-        report["used"] = {dist: sorted(v) for dist, v in context.used.items()}
-        atomic_write_json(out / "plugins.json", report)
+        if main_process:
+            report = plugins_report(registry)
+            report["used"] = {dist: sorted(v) for dist, v in context.used.items()}
+            atomic_write_json(out / "plugins.json", report)
     if not context.metrics_written:
         context.write_metrics(summary)
     return summary

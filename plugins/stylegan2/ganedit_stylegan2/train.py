@@ -1,0 +1,247 @@
+"""Task ``stylegan2_train``: train a StyleGAN2 generator and discriminator on a dataset.
+
+The recipe is rosinality's ``train.py`` (Karras et al. 2020): non-saturating logistic loss,
+lazy R1 on reals every ``d_reg_every`` D steps, lazy path-length regularization every
+``g_reg_every`` G steps on a shrunk batch, style mixing, an EMA generator and Adam with the
+lazy-regularization correction. Loop, checkpoints, exact resume, logging and DDP come from
+:class:`ganedit.training.Trainer`. The run ends with ``OUTPUT/stylegan2.safetensors``, a native
+checkpoint (``g_ema.``/``g.``/``d.``) that the ``stylegan2`` generator component loads.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import Field, field_validator
+from torch import autograd
+
+import ganedit
+from ganedit.config import Slot
+from ganedit.distributed import all_reduce_mean
+from ganedit.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
+from ganedit.training import TrainParams, Trainer, make_adam, requires_grad
+
+from ganedit_stylegan2 import networks
+from ganedit_stylegan2.checkpoints import estimate_w_avg
+from ganedit_stylegan2.native import save_stylegan2_native
+
+#: rosinality's EMA decay: a half-life of 10k images at its reference batch of 32.
+DEFAULT_EMA_DECAY = 0.5 ** (32 / (10 * 1000))
+FINAL_CHECKPOINT = "stylegan2.safetensors"
+
+
+def mixing_noise(batch: int, z_dim: int, prob: float, device: torch.device) -> list[torch.Tensor]:
+    """One z batch, or two (style mixing) with probability ``prob``.
+
+    Python's ``random`` decides, as in rosinality; its state is part of the training checkpoint.
+    """
+    if prob > 0 and random.random() < prob:
+        return list(torch.randn(2, batch, z_dim, device=device).unbind(0))
+    return [torch.randn(batch, z_dim, device=device)]
+
+
+def path_length_penalty(fake: torch.Tensor, latents: torch.Tensor, mean_path_length: torch.Tensor,
+                        decay: float = 0.01) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Path-length regularizer: ``(penalty, updated running mean a, per-sample lengths)``.
+
+    ``|J_w^T y|`` for ``y ~ N(0, I)/sqrt(H W)``, averaged over the ws of each sample; the penalty
+    is ``mean((length - a')^2)`` with the already-updated ``a' = a + decay (mean(length) - a)``
+    (gradient flows through ``a'``, as in rosinality).
+    """
+    y = torch.randn_like(fake) / math.sqrt(fake.shape[2] * fake.shape[3])
+    (grad,) = autograd.grad(outputs=(fake * y).sum(), inputs=latents, create_graph=True)
+    lengths = torch.sqrt(grad.pow(2).sum(2).mean(1))
+    path_mean = mean_path_length + decay * (lengths.mean() - mean_path_length)
+    penalty = (lengths - path_mean).pow(2).mean()
+    return penalty, path_mean.detach(), lengths
+
+
+class StyleGAN2TrainParams(TrainParams):
+    """Options of ``stylegan2_train`` (defaults: rosinality train.py)."""
+
+    dataset: Slot("dataset") = Field(description="training images, e.g. {type: procedural, params: "
+                                                 "{resolution: 64}} or {type: image_folder, ...}; "
+                                                 "its resolution sets the network's")
+    style_dim: int = Field(512, ge=1, le=4096, description="W (and Z) dimension")
+    n_mlp: int = Field(8, ge=1, le=16, description="mapping-network depth")
+    lr_mlp: float = Field(0.01, gt=0, le=1, description="mapping-network learning-rate multiplier")
+    channel_multiplier: int = Field(2, ge=1, le=8, description="width multiplier of the standard table")
+    channels: dict[int, int] | None = Field(None, description="explicit widths {resolution: channels} "
+                                            "for 4..resolution (overrides the standard table)")
+    lr: float = Field(0.002, gt=0, description="Adam learning rate (before the lazy correction)")
+    r1: float = Field(10.0, ge=0, description="R1 weight gamma (0: off)")
+    d_reg_every: int = Field(16, ge=1, description="lazy R1 interval in D steps")
+    path_regularize: float = Field(2.0, ge=0, description="path-length weight (0: off)")
+    path_batch_shrink: int = Field(2, ge=1, description="path-length batch = batch_size // this")
+    g_reg_every: int = Field(4, ge=1, description="lazy path-length interval in G steps")
+    mixing: float = Field(0.9, ge=0, le=1, description="style-mixing probability")
+    ema_decay: float = Field(DEFAULT_EMA_DECAY, ge=0, lt=1, description="EMA decay of g_ema per step")
+    n_sample: int = Field(16, ge=1, le=256, description="fixed-z samples in each image grid")
+    mbstd_group_size: int = Field(4, ge=1, description="discriminator minibatch-stddev group size")
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: dict[int, int] | None) -> dict[int, int] | None:
+        for res, width in (v or {}).items():
+            if res < 4 or res & (res - 1) or width < 1:
+                raise ValueError(f"channels must map powers of two >= 4 to positive widths, got {res}: {width}")
+        return v
+
+
+def _dataset_resolution(params: StyleGAN2TrainParams) -> int | None:
+    validated = params.dataset.validated
+    res = getattr(validated, "resolution", None) if validated is not None else None
+    return int(res) if res is not None else None
+
+
+def _arch_problems(params: StyleGAN2TrainParams, resolution: int) -> list[str]:
+    try:
+        networks.resolve_channels(resolution, params.channel_multiplier, params.channels)
+    except ValueError as exc:
+        return [str(exc)]
+    return []
+
+
+class StyleGAN2Trainer(Trainer):
+    """rosinality's StyleGAN2 training loop on :class:`ganedit.training.Trainer`."""
+
+    name = "stylegan2"
+    params: StyleGAN2TrainParams
+
+    def build(self) -> None:
+        p = self.params
+        dataset = self.context.build("dataset", p.dataset)
+        first = dataset[0]
+        res = int(getattr(dataset, "resolution", first.shape[-1]))
+        if tuple(first.shape) != (3, res, res):
+            raise ValueError(f"stylegan2_train needs square RGB images [3, {res}, {res}], the dataset "
+                             f"gives {tuple(first.shape)}")
+        problems = _arch_problems(p, res)
+        if problems:
+            raise ValueError(f"stylegan2_train: {problems[0]}")
+        g = networks.Generator(res, style_dim=p.style_dim, n_mlp=p.n_mlp, channel_multiplier=p.channel_multiplier,
+                               lr_mlp=p.lr_mlp, channels=p.channels)
+        d = networks.Discriminator(res, channel_multiplier=p.channel_multiplier, channels=p.channels,
+                                   mbstd_group_size=p.mbstd_group_size)
+        self.G = self.add_module("g", g)
+        self.D = self.add_module("d", d)
+        self.add_ema("g_ema", "g", p.ema_decay)
+        self.add_optimizer("g", make_adam(g.parameters(), p.lr, (0.0, 0.99), p.g_reg_every))
+        self.add_optimizer("d", make_adam(d.parameters(), p.lr, (0.0, 0.99), p.d_reg_every))
+        self.set_data(dataset)
+        self.resolution = res
+        self.mean_path_length = torch.zeros((), device=self.device)
+        gen = torch.Generator().manual_seed(self.context.seed)
+        self.sample_z = torch.randn(p.n_sample, g.z_dim, generator=gen).to(self.device)
+
+    def train_step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        p = self.params
+        g, d = self.modules["g"], self.modules["d"]
+        batch, z_dim = real.shape[0], g.z_dim
+        losses: dict[str, torch.Tensor] = {}
+
+        # Discriminator: logistic loss on reals vs. mixed-style fakes.
+        requires_grad(g, False)
+        requires_grad(d, True)
+        fake, _ = self.G(mixing_noise(batch, z_dim, p.mixing, self.device))
+        fake_pred = self.D(fake)
+        real_pred = self.D(real)
+        d_loss = d_logistic_loss(real_pred, fake_pred)
+        self.optimize("d", d_loss)
+        losses.update(d=d_loss, real_score=real_pred.mean(), fake_score=fake_pred.mean())
+
+        if p.r1 > 0 and self.due(step, p.d_reg_every):
+            real = real.detach().requires_grad_(True)
+            real_pred = self.D(real)
+            r1 = r1_penalty(real_pred, real)
+            # 0 * pred: the R1 graph skips D's last bias, and DDP wants a gradient for every parameter.
+            self.optimize("d", p.r1 / 2 * r1 * p.d_reg_every + 0 * real_pred[0, 0])
+            losses["r1"] = r1
+
+        # Generator: non-saturating loss.
+        requires_grad(g, True)
+        requires_grad(d, False)
+        fake, _ = self.G(mixing_noise(batch, z_dim, p.mixing, self.device))
+        g_loss = g_nonsaturating_loss(self.D(fake))
+        self.optimize("g", g_loss)
+        losses["g"] = g_loss
+
+        if p.path_regularize > 0 and self.due(step, p.g_reg_every):
+            path_batch = max(1, batch // p.path_batch_shrink)
+            fake, latents = self.G(mixing_noise(path_batch, z_dim, p.mixing, self.device), return_latents=True)
+            penalty, new_mean, lengths = path_length_penalty(fake, latents, self.mean_path_length)
+            weighted = p.path_regularize * p.g_reg_every * penalty + 0 * fake[0, 0, 0, 0]
+            self.optimize("g", weighted)
+            # One running mean for all processes (rosinality keeps one per GPU), so checkpoints
+            # written by rank 0 hold the state every rank continues from.
+            self.mean_path_length = all_reduce_mean(new_mean.clone(), self.dist)
+            losses.update(path=penalty, path_length=lengths.mean())
+        return losses
+
+    def sample_images(self) -> dict[str, torch.Tensor]:
+        g_ema = self.ema_modules["g_ema"]
+        images, _ = g_ema([self.sample_z], randomize_noise=False)
+        return {"fixed_z": images}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"mean_path_length": self.mean_path_length.detach().cpu()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.mean_path_length = state["mean_path_length"].to(self.device)
+
+    def finalize(self) -> dict[str, Any]:
+        """The native checkpoint: g_ema (truncation centre estimated), g and d."""
+        nets = {}
+        for role, net in (("g_ema", self.ema_modules["g_ema"]), ("g", self.modules["g"])):
+            net = copy.deepcopy(net).eval()
+            net.w_avg.copy_(estimate_w_avg(net))
+            nets[role] = net
+        path = Path(self.context.output_dir) / FINAL_CHECKPOINT
+        meta = {
+            "source": "ganedit stylegan2_train",
+            "steps": self.step,
+            "images_seen": self.step * self._images_per_step(),
+            "training": self.params.model_dump(mode="json"),
+        }
+        save_stylegan2_native(path, g_ema=nets["g_ema"], g=nets["g"], d=self.modules["d"], metadata=meta)
+        return {"final_checkpoint": str(path), "resolution": self.resolution}
+
+
+class StyleGAN2Train(ganedit.Task):
+    """Train StyleGAN2 (G, D, EMA G) on a dataset: logistic loss, lazy R1 and path length, exact resume."""
+
+    Params = StyleGAN2TrainParams
+
+    def __init__(self, params: StyleGAN2TrainParams):
+        self.params = params
+
+    @classmethod
+    def from_params(cls, params: StyleGAN2TrainParams, **context: Any) -> "StyleGAN2Train":
+        return cls(params)
+
+    @classmethod
+    def check_params(cls, params: StyleGAN2TrainParams) -> list[str]:
+        b = params.batch_size
+        group = min(b, params.mbstd_group_size)
+        if b % group:
+            return [f"batch_size {b} must be divisible by the minibatch-stddev group "
+                    f"min(batch_size, mbstd_group_size) = {group}"]
+        return []
+
+    @classmethod
+    def check_compatibility(cls, params: StyleGAN2TrainParams, registry: Any) -> list[tuple[str, str]]:
+        res = _dataset_resolution(params)
+        if res is None:
+            return []
+        if res not in networks.RESOLUTIONS:
+            return [("dataset.params.resolution",
+                     f"StyleGAN2 needs a power-of-two resolution in 8..1024, got {res}")]
+        return [("channels", msg) for msg in _arch_problems(params, res)]
+
+    def run(self, context: Any) -> dict[str, Any]:
+        return StyleGAN2Trainer(self.params, context).fit()
