@@ -1,10 +1,23 @@
-"""Hook implementations of the stylealae plugin."""
+"""Hook implementations of the stylealae plugin (StyleALAE: Pidhorskyi et al., CVPR 2020)."""
 
 from __future__ import annotations
 
 import ganedit
+from ganedit_stylealae.checkpoint import convert_official, sniff_official
+from ganedit_stylealae.components import StyleALAEDiscriminator, StyleALAEEncoder, StyleALAEGenerator
+from ganedit_stylealae.reconstruct import ALAEReconstructTask
 
 
 @ganedit.hookimpl
 def register_components(register) -> None:
-    pass
+    register("generator", "stylealae", StyleALAEGenerator)
+    register("encoder", "stylealae", StyleALAEEncoder)
+    register("discriminator", "stylealae", StyleALAEDiscriminator)
+    register("task", "alae_reconstruct", ALAEReconstructTask)
+
+
+@ganedit.hookimpl
+def register_checkpoint_formats(register) -> None:
+    register("alae_official", sniff_official, convert_official,
+             "official ALAE/StyleALAE training checkpoint (podgorskiy/ALAE .pth: models/auxiliary, "
+             "EMA '_s' copies) -> native safetensors with E, G, F, D and dlatent_avg")

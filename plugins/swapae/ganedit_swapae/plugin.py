@@ -7,4 +7,30 @@ import ganedit
 
 @ganedit.hookimpl
 def register_components(register) -> None:
-    pass
+    from ganedit_swapae.discriminator import SwapAEDiscriminator, SwapAEPatchDiscriminator
+    from ganedit_swapae.editors import (RegionTextureEditor, SwapEditor, TextureArithmeticEditor,
+                                        TextureInterpolationEditor)
+    from ganedit_swapae.encoder import SwapAEEncoder
+    from ganedit_swapae.generator import SwapAEGenerator
+    from ganedit_swapae.task import SwapTask
+
+    register("encoder", "swapae", SwapAEEncoder)
+    register("generator", "swapae", SwapAEGenerator)
+    register("discriminator", "swapae", SwapAEDiscriminator)
+    register("discriminator", "swapae_patch", SwapAEPatchDiscriminator)
+    register("editor", "swap", SwapEditor)
+    register("editor", "texture_interpolation", TextureInterpolationEditor)
+    register("editor", "region_texture", RegionTextureEditor)
+    register("editor", "texture_arithmetic", TextureArithmeticEditor)
+    register("task", "swapae_swap", SwapTask)
+    from ganedit_swapae.train import SwapAETrainTask
+
+    register("task", "swapae_train", SwapAETrainTask)
+
+
+@ganedit.hookimpl
+def register_checkpoint_formats(register) -> None:
+    from ganedit_swapae.checkpoint import convert_official, sniff_official
+
+    register("swapae_official", sniff_official, convert_official,
+             "official Swapping Autoencoder *_checkpoint.pth (E./G./D./Dpatch. state dict, opt.txt beside it)")

@@ -1,0 +1,207 @@
+"""Task ``swapae_swap``: structure x texture swap grid, reconstructions and editor outputs.
+
+Inputs are image files (files, folders or globs) and/or procedural images (``ganedit.data.render``
+with explicit ``[structure_seed, texture_seed]`` pairs). Procedural inputs come with the ground
+truth of every swap (A's structure seed with B's texture seed), so the swap PSNR against it is
+reported too.
+
+Outputs (under the run folder): ``images/swap_grid.png`` (top row: texture references, left
+column: structure inputs), ``images/reconstruction.png`` (inputs over reconstructions),
+``images/swaps/<structure>__<texture>.png``, and per editor ``images/edits/<k>_<type>/grid.png``
+(rows: structure inputs; columns: input, reconstruction, then each edit) with one PNG per edit.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Sequence
+
+import torch
+from pydantic import Field
+
+import ganedit
+from ganedit import Latent, Params
+from ganedit.config import Slot, SlotList
+
+from ganedit_swapae.editors import EncodingContext
+
+SPACE = "structure_texture"
+
+
+class ProceduralInputs(Params):
+    """Procedural images as ``[structure_seed, texture_seed]`` pairs (``ganedit.data.render``)."""
+
+    structure: list[tuple[int, int]] = Field(default_factory=list, description="structure inputs")
+    texture: list[tuple[int, int]] = Field(default_factory=list, description="texture references")
+    supersample: int = Field(2, ge=1, le=4, description="anti-aliasing of the renderer")
+
+
+class SwapTask(ganedit.Task):
+    """Structure x texture swap grid with a SwapAE-style encoder/generator, plus editors.
+
+    The editors run on the structure inputs; see the module doc for the output layout."""
+
+    class Params(Params):
+        encoder: Slot("encoder")  # type: ignore[valid-type]
+        generator: Slot("generator")  # type: ignore[valid-type]
+        structure_images: list[Path] = Field(default_factory=list, description="files, folders or globs")
+        texture_images: list[Path] = Field(default_factory=list, description="files, folders or globs")
+        procedural: ProceduralInputs | None = Field(None, description="procedural inputs (no files needed)")
+        editors: SlotList("editor") = Field(default_factory=list)  # type: ignore[valid-type]
+        resolution: int | None = Field(None, ge=8, description="input size (default: the generator's)")
+        noise_mode: Literal["const", "random", "none"] = Field("const", description="generator noise")
+        batch_size: int = Field(8, ge=1, description="images per forward pass")
+
+    kind: ClassVar[str] = "task"
+
+    def __init__(self, params: Params):
+        self.params = params
+
+    @classmethod
+    def from_params(cls, params: Params, **context: Any) -> "SwapTask":
+        return cls(params)
+
+    # ------------------------------------------------------------------ validation
+    @classmethod
+    def check_params(cls, params: Params) -> list[str]:
+        problems = []
+        proc = params.procedural or ProceduralInputs()
+        if not params.structure_images and not proc.structure:
+            problems.append("give structure_images or procedural.structure")
+        if not params.texture_images and not proc.texture:
+            problems.append("give texture_images or procedural.texture")
+        for name in ("structure_images", "texture_images"):
+            for p in getattr(params, name):
+                if not any(ch in str(p) for ch in "*?[") and not p.exists():
+                    problems.append(f"{name}: file or folder not found: {str(p)!r}")
+        return problems
+
+    @classmethod
+    def check_compatibility(cls, params: Params, registry: Any) -> list[tuple[str, str]]:
+        out = []
+        enc = params.encoder
+        space = enc.cls.output_space(enc.validated)
+        if space != SPACE:
+            out.append(("encoder", f"{enc.type!r} encodes into {space!r}; swapae_swap needs {SPACE!r}"))
+        gen = params.generator
+        if SPACE not in gen.cls.latent_spaces(gen.validated):
+            out.append(("generator", f"{gen.type!r} does not accept {SPACE!r} latents"))
+        for i, ed in enumerate(params.editors):
+            if SPACE not in ed.cls.supported_spaces(ed.validated):
+                out.append((f"editors.{i}", f"editor {ed.type!r} does not edit {SPACE!r} latents"))
+        return out
+
+    # ------------------------------------------------------------------ inputs
+    def _inputs(self, which: str, resolution: int) -> tuple[torch.Tensor, list[str], list[tuple[int, int] | None]]:
+        from ganedit.data import render
+        from ganedit.io.images import list_images, load_image
+
+        images, names, factors = [], [], []
+        for path in list_images(getattr(self.params, f"{which}_images")):
+            images.append(load_image(path, resolution))
+            names.append(path.stem)
+            factors.append(None)
+        proc = self.params.procedural
+        for s, t in (getattr(proc, which) if proc is not None else []):
+            images.append(render(s, t, resolution, proc.supersample))
+            names.append(f"proc_s{s}_t{t}")
+            factors.append((s, t))
+        if not images:
+            raise ValueError(f"swapae_swap: no {which} images found")
+        names = [f"{i:02d}_{_safe(n)}" for i, n in enumerate(names)]
+        return torch.stack(images), names, factors
+
+    # ------------------------------------------------------------------ run
+    def run(self, context: Any) -> dict[str, Any]:
+        from ganedit.metrics import psnr, ssim
+
+        p = self.params
+        encoder = context.build("encoder", p.encoder).eval()
+        generator = context.build("generator", p.generator).eval()
+        device = context.device
+        res = int(p.resolution or generator.img_resolution)
+        s_img, s_names, s_fac = self._inputs("structure", res)
+        t_img, t_names, t_fac = self._inputs("texture", res)
+        enc_ctx = EncodingContext(encoder, res, device, batch_size=p.batch_size)
+        s_lat = enc_ctx.encode_tensor(s_img)
+        t_lat = enc_ctx.encode_tensor(t_img)
+        enc_ctx.texture_references, enc_ctx.texture_names = t_lat, t_names
+
+        def gen(structure: torch.Tensor, texture: torch.Tensor) -> torch.Tensor:
+            outs = []
+            with torch.no_grad():
+                for i in range(0, structure.shape[0], p.batch_size):
+                    lat = Latent.structure_texture(structure[i:i + p.batch_size], texture[i:i + p.batch_size])
+                    outs.append(generator.generate(lat, noise_mode=p.noise_mode).float().cpu())
+            return torch.cat(outs)
+
+        rec = gen(s_lat.structure, s_lat.texture)
+        n, m = len(s_names), len(t_names)
+        swaps = torch.stack([gen(s_lat.structure, t_lat.texture[j:j + 1].expand(n, -1)) for j in
+                             context.progress(range(m), total=m, desc="swap")], 1)  # [N, M, 3, H, W]
+
+        # Swap grid with a header row (textures) and column (structures); white corner.
+        blank = torch.ones_like(s_img[:1])
+        rows = [torch.cat([blank, t_img])] + [torch.cat([s_img[i:i + 1], swaps[i]]) for i in range(n)]
+        context.save_grid("swap_grid.png", torch.cat(rows), nrow=m + 1)
+        context.save_grid("reconstruction.png", torch.cat([s_img, rec]), nrow=n)
+        for i in range(n):
+            for j in range(m):
+                context.save_image(f"swaps/{s_names[i]}__{t_names[j]}.png", swaps[i, j])
+
+        rec_psnr, rec_ssim = psnr(rec, s_img), ssim(rec, s_img)
+        records: list[dict[str, Any]] = [
+            {"name": s_names[i], "kind": "reconstruction", "psnr": float(rec_psnr[i]), "ssim": float(rec_ssim[i])}
+            for i in range(n)]
+        summary: dict[str, Any] = {
+            "num_structure": n, "num_texture": m, "resolution": res,
+            "reconstruction_psnr": float(rec_psnr.mean()), "reconstruction_ssim": float(rec_ssim.mean()),
+        }
+        supersample = p.procedural.supersample if p.procedural is not None else 2
+        gt_scores = self._ground_truth_scores(swaps, s_names, t_names, s_fac, t_fac, res, supersample, records)
+        if gt_scores:
+            summary["swap_psnr_vs_truth"] = sum(gt_scores) / len(gt_scores)
+
+        edit_summary = []
+        for k, spec in enumerate(p.editors):
+            editor = context.build("editor", spec)
+            folder = f"edits/{k}_{_safe(spec.type)}"
+            columns: dict[str, list[torch.Tensor]] = {}
+            for i in range(0, n, p.batch_size):
+                for e in editor.edit(generator, s_lat[i:i + p.batch_size], enc_ctx):
+                    columns.setdefault(e.label, []).append(e.images.detach().float().cpu())
+            labels = list(columns)
+            edited = [torch.cat(columns[lab]) for lab in labels]
+            cells = torch.stack([s_img, rec, *edited], 1)  # [N, 2 + E, 3, H, W]
+            context.save_grid(f"{folder}/grid.png", cells.flatten(0, 1), nrow=cells.shape[1])
+            for i in range(n):
+                for lab, imgs in zip(labels, edited):
+                    context.save_image(f"{folder}/{s_names[i]}/{_safe(lab)}.png", imgs[i])
+            edit_summary.append({"editor": spec.type, "folder": f"images/{folder}", "edits": labels})
+        summary["editors"] = edit_summary
+        context.write_metrics(summary, records)
+        return summary
+
+    @staticmethod
+    def _ground_truth_scores(swaps: torch.Tensor, s_names: Sequence[str], t_names: Sequence[str],
+                             s_fac: Sequence[tuple[int, int] | None], t_fac: Sequence[tuple[int, int] | None],
+                             res: int, supersample: int, records: list[dict[str, Any]]) -> list[float]:
+        """PSNR of each procedural swap against ``render(A.structure_seed, B.texture_seed)``."""
+        from ganedit.data import render
+        from ganedit.metrics import psnr
+
+        scores = []
+        for i, sf in enumerate(s_fac):
+            for j, tf in enumerate(t_fac):
+                if sf is None or tf is None:
+                    continue
+                truth = render(sf[0], tf[1], res, supersample)[None]
+                score = float(psnr(swaps[i, j][None], truth)[0])
+                scores.append(score)
+                records.append({"name": f"{s_names[i]}__{t_names[j]}", "kind": "swap", "psnr_vs_truth": score})
+        return scores
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("_") or "x"
