@@ -1,4 +1,4 @@
-"""Hook implementations of the tcp plugin."""
+"""Hook implementations of the tcp plugin (region-wise style manipulation, You et al. 2021)."""
 
 from __future__ import annotations
 
@@ -7,4 +7,17 @@ import ganedit
 
 @ganedit.hookimpl
 def register_components(register) -> None:
-    pass
+    from ganedit_tcp.data import CrossDomainDataset
+    from ganedit_tcp.model import TCPDiscriminator, TCPEncoder, TCPGenerator, TCPPatchDiscriminator
+    from ganedit_tcp.region import TCPRegionEditor
+    from ganedit_tcp.task import TCPStylizeTask
+    from ganedit_tcp.train import TCPTrainTask
+
+    register("encoder", "tcp", TCPEncoder)
+    register("generator", "tcp", TCPGenerator)
+    register("discriminator", "tcp", TCPDiscriminator)
+    register("discriminator", "tcp_patch", TCPPatchDiscriminator)
+    register("editor", "tcp_region", TCPRegionEditor)
+    register("dataset", "cross_domain", CrossDomainDataset)
+    register("task", "tcp_train", TCPTrainTask)
+    register("task", "tcp_stylize", TCPStylizeTask)

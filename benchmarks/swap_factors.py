@@ -1,0 +1,241 @@
+"""Swap accuracy against known factors, SwapAE vs TCP region editing, and CPU speed (not a test).
+
+The procedural dataset draws structure (layout) and texture (per-region colours and patterns)
+from independent seeds, so the ground truth of a swap is known:
+``truth(A, B) = render(structure_seed(A), texture_seed(B))``. This script reports, on held-out
+procedural pairs (dataset seed ``--seed``, disjoint from the seed-0 training stream):
+
+1. **Global swap** per model: L1, PSNR and SSIM of ``G(C_A, S_B)`` against the truth, next to the
+   trivial baselines "output A" (right structure, wrong texture) and "output B" (right texture,
+   wrong structure), and the reconstruction of A for reference. A useful model beats both.
+2. **Region editing, TCP vs SwapAE**: the mask ``M`` is the largest shape of A's layout (known from
+   the factors); both models render ``G(C_A, M * S_B + (1 - M) * S_A)`` through the spatial style
+   map (the ``tcp_region`` editor's computation) and are compared with the truth
+   ``M * truth(A, B) + (1 - M) * A``: L1 inside the mask (stylization), L1 outside (background kept),
+   leakage outside against the model's own reconstruction, whole-image PSNR, and the code
+   consistency of the global swap, ``L1(E(I_g)) vs (C_A, S_B)`` (TCP's L_CC, unweighted).
+3. **CPU speed at 64 px**: training images/s (a few steps of ``configs/swapae_train.yaml`` and,
+   when a SwapAE checkpoint is given, ``configs/tcp_train.yaml``; data rendering included) and swap
+   inference images/s (encode A and B, decode, batch 16, no grad).
+
+Usage (models default to the bundled ``assets/models/*_64.safetensors``)::
+
+    python benchmarks/swap_factors.py                         # markdown tables on stdout
+    python benchmarks/swap_factors.py --swapae runs/a/swapae.safetensors --tcp runs/b/tcp.safetensors
+    python benchmarks/swap_factors.py --pairs 256 --json swap_factors.json --no-train-speed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def make_pairs(n: int, resolution: int, seed: int) -> dict[str, Any]:
+    """``n`` held-out (A, B) pairs: images, truths and the largest-shape masks of A's layouts."""
+    from ganedit.data import ProceduralDataset, structure_labels
+
+    ds = ProceduralDataset(resolution, length=2 * n, seed=seed)
+    a_idx, b_idx = list(range(0, 2 * n, 2)), list(range(1, 2 * n, 2))
+    fa = [ds.factors(i) for i in a_idx]
+    fb = [ds.factors(i) for i in b_idx]
+    masks = []
+    for s, _ in fa:
+        labels = structure_labels(s, resolution)
+        k = max(range(2, 5), key=lambda lab: int((labels == lab).sum()))
+        masks.append((labels == k).float()[None])
+    return {
+        "A": torch.stack([ds[i] for i in a_idx]),
+        "B": torch.stack([ds[i] for i in b_idx]),
+        "truth": torch.stack([ds.render(sa, tb) for (sa, _), (_, tb) in zip(fa, fb)]),
+        "mask": torch.stack(masks),
+    }
+
+
+def scores(x: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
+    from ganedit.metrics import psnr, ssim
+
+    return {"l1": float((x - truth).abs().mean()), "psnr": float(psnr(x, truth).mean()),
+            "ssim": float(ssim(x, truth).mean())}
+
+
+def masked_l1(x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> float:
+    """Mean absolute error over the pixels where ``m`` is 1 (all channels)."""
+    return float(((x - y).abs() * m).sum() / (m.sum() * x.shape[1]).clamp_min(1))
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def load_model(kind: str, path: Path) -> tuple[torch.nn.Module, torch.nn.Module]:
+    import ganedit
+
+    spec = {"type": kind, "params": {"checkpoint": str(path)}}
+    enc = ganedit.build("encoder", spec).eval()
+    gen = ganedit.build("generator", spec).eval()
+    return enc, gen
+
+
+@torch.no_grad()
+def evaluate(enc: torch.nn.Module, gen: torch.nn.Module, data: dict[str, Any], batch: int = 16) -> dict[str, Any]:
+    from ganedit_tcp.losses import code_consistency_loss, default_map_size, region_style_map
+
+    outs: dict[str, list[torch.Tensor]] = {"swap": [], "rec": [], "region": []}
+    cc: list[float] = []
+    n = data["A"].shape[0]
+    for i in range(0, n, batch):
+        a, b, m = data["A"][i:i + batch], data["B"][i:i + batch], data["mask"][i:i + batch]
+        c_a, s_a = enc(a)
+        _, s_b = enc(b)
+        swap = gen(c_a, s_b, noise_mode="const")
+        c_g, s_g = enc(swap)
+        cc.append(float(code_consistency_loss(c_g, s_g, c_a, s_b)) * a.shape[0])
+        size = default_map_size(a.shape[-2:], c_a.shape[-2:])
+        outs["swap"].append(swap)
+        outs["rec"].append(gen(c_a, s_a, noise_mode="const"))
+        outs["region"].append(gen(c_a, region_style_map(s_a, s_b, m, size), noise_mode="const"))
+    swap, rec, region = (torch.cat(outs[k]).clamp(-1, 1) for k in ("swap", "rec", "region"))
+    m = data["mask"]
+    region_truth = m * data["truth"] + (1 - m) * data["A"]
+    return {
+        "swap": scores(swap, data["truth"]),
+        "reconstruction": scores(rec, data["A"]),
+        "region": {
+            "l1_inside": masked_l1(region, region_truth, m),
+            "l1_outside": masked_l1(region, region_truth, 1 - m),
+            "leak_outside_vs_own_rec": masked_l1(region, rec, 1 - m),
+            "psnr": scores(region, region_truth)["psnr"],
+        },
+        "code_consistency": sum(cc) / n,
+    }
+
+
+@torch.no_grad()
+def swap_speed(enc: torch.nn.Module, gen: torch.nn.Module, resolution: int, batch: int = 16,
+               repeats: int = 3) -> float:
+    """Swap inference images/s: encode A and B, decode G(C_A, S_B)."""
+    x = torch.rand(batch, 3, resolution, resolution) * 2 - 1
+    y = torch.rand(batch, 3, resolution, resolution) * 2 - 1
+
+    def once() -> None:
+        c, _ = enc(x)
+        _, s = enc(y)
+        gen(c, s, noise_mode="const")
+
+    once()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        once()
+        times.append(time.perf_counter() - t0)
+    return batch / statistics.median(times)
+
+
+def train_speed(config: Path, steps: int, batch: int, overrides: list[str]) -> float:
+    """Training images/s of ``config`` over ``steps`` iterations (first iteration included)."""
+    import ganedit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = ganedit.run(str(config), output=tmp, device="cpu", quiet=True, overrides=[
+            f"steps={steps}", f"batch_size={batch}", "num_workers=0", "sample_every=0", "checkpoint_every=0",
+            "log_every=1", "resume=false", *overrides])
+    return float(summary["images_per_sec"])
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def fmt(v: float, nd: int = 3) -> str:
+    return f"{v:.{nd}f}"
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = [f"## Swap accuracy on {results['pairs']} held-out procedural pairs ({results['resolution']} px)", "",
+             "| output | L1 vs truth | PSNR | SSIM |", "|---|---|---|---|"]
+    base = results["baselines"]
+    lines.append(f"| baseline: output A | {fmt(base['A']['l1'])} | {fmt(base['A']['psnr'], 2)} | {fmt(base['A']['ssim'])} |")
+    lines.append(f"| baseline: output B | {fmt(base['B']['l1'])} | {fmt(base['B']['psnr'], 2)} | {fmt(base['B']['ssim'])} |")
+    for name, r in results["models"].items():
+        s = r["swap"]
+        lines.append(f"| {name}: swap G(C_A, S_B) | {fmt(s['l1'])} | {fmt(s['psnr'], 2)} | {fmt(s['ssim'])} |")
+    for name, r in results["models"].items():
+        s = r["reconstruction"]
+        lines.append(f"| {name}: reconstruction of A (vs A) | {fmt(s['l1'])} | {fmt(s['psnr'], 2)} | {fmt(s['ssim'])} |")
+    if results["models"]:
+        lines += ["", "## Region editing (B's style inside A's largest shape)", "",
+                  "| model | L1 inside mask | L1 outside mask | leak outside vs own rec | PSNR | code consistency L_CC |",
+                  "|---|---|---|---|---|---|"]
+        for name, r in results["models"].items():
+            g = r["region"]
+            lines.append(f"| {name} | {fmt(g['l1_inside'])} | {fmt(g['l1_outside'])} | "
+                         f"{fmt(g['leak_outside_vs_own_rec'])} | {fmt(g['psnr'], 2)} | {fmt(r['code_consistency'])} |")
+    if results["speed"]:
+        lines += ["", f"## CPU speed at {results['resolution']} px ({results['threads']} threads)", "",
+                  "| measurement | images/s |", "|---|---|"]
+        for k, v in results["speed"].items():
+            lines.append(f"| {k} | {fmt(v, 2)} |")
+    for note in results["notes"]:
+        lines.append(f"\n_{note}_")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--swapae", type=Path, default=REPO / "assets/models/swapae_64.safetensors")
+    parser.add_argument("--tcp", type=Path, default=REPO / "assets/models/tcp_64.safetensors")
+    parser.add_argument("--pairs", type=int, default=64, help="held-out (A, B) pairs")
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=1, help="procedural dataset seed (training uses 0)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--train-steps", type=int, default=6)
+    parser.add_argument("--train-batch", type=int, default=8)
+    parser.add_argument("--no-train-speed", action="store_true", help="skip the training-speed runs")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    data = make_pairs(args.pairs, args.resolution, args.seed)
+    results: dict[str, Any] = {
+        "pairs": args.pairs, "resolution": args.resolution, "seed": args.seed, "threads": args.threads,
+        "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+        "baselines": {"A": scores(data["A"], data["truth"]), "B": scores(data["B"], data["truth"])},
+        "models": {}, "speed": {}, "notes": [],
+    }
+    for name, kind, path in (("SwapAE", "swapae", args.swapae), ("TCP", "tcp", args.tcp)):
+        if not path.is_file():
+            results["notes"].append(f"{name}: no checkpoint at {path}, skipped")
+            continue
+        enc, gen = load_model(kind, path)
+        results["models"][name] = evaluate(enc, gen, data)
+        results["models"][name]["checkpoint"] = str(path)
+        results["speed"][f"{name} swap inference (batch 16)"] = swap_speed(enc, gen, args.resolution)
+    if not args.no_train_speed:
+        results["speed"][f"SwapAE training (configs/swapae_train.yaml, batch {args.train_batch})"] = train_speed(
+            REPO / "configs/swapae_train.yaml", args.train_steps, args.train_batch, [])
+        if args.swapae.is_file():
+            results["speed"][f"TCP training (configs/tcp_train.yaml, batch {args.train_batch})"] = train_speed(
+                REPO / "configs/tcp_train.yaml", args.train_steps, args.train_batch,
+                [f"init_checkpoint={args.swapae}"])
+    print(report(results))
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
