@@ -80,3 +80,18 @@ def test_example_plugin_visible_and_used_in_run(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert (tmp_path / "out" / "images" / "truncation_1.5_0000.png").is_file()
     assert "ganedit-example-editor" in (tmp_path / "out" / "plugins.json").read_text()
+
+
+FIRST_PARTY = ["ganedit", "ganedit-stylegan2", "ganedit-swapae", "ganedit-tcp", "ganedit-stylealae",
+               "ganedit-inversion"]
+
+
+def test_component_reference_is_up_to_date():
+    """docs/components.md is `ganedit describe --all --markdown` for the shipped plugins."""
+    from ganedit.cli import components_markdown
+    from ganedit.registry import Registry
+
+    reg = Registry(strict=False).load_entry_points()
+    expected = components_markdown(reg, dists=FIRST_PARTY)
+    current = (REPO / "docs" / "components.md").read_text()
+    assert current == expected, ("docs/components.md is stale: run python scripts/gen_component_docs.py")

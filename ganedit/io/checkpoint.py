@@ -105,6 +105,8 @@ def safe_torch_load(path: str | os.PathLike, allow: tuple[type, ...] = ()) -> An
             raise CheckpointError(f"{p}: refused to load: the file needs code objects beyond tensors and "
                                   f"containers ({found.group(1)}); nothing from it was executed") from None
         raise CheckpointError(f"{p}: not a readable torch checkpoint (truncated or another format)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, IndexError, KeyError, ValueError,
+            AttributeError, TypeError) as exc:
+        # Junk bytes make the unpickler fail in many ways; all mean "not a torch checkpoint".
         raise CheckpointError(f"{p}: not a readable torch checkpoint (truncated or another format): "
                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None

@@ -6,6 +6,7 @@ import ganedit
 from ganedit_stylealae.checkpoint import convert_official, sniff_official
 from ganedit_stylealae.components import StyleALAEDiscriminator, StyleALAEEncoder, StyleALAEGenerator
 from ganedit_stylealae.reconstruct import ALAEReconstructTask
+from ganedit_stylealae.train import ALAETrainTask
 
 
 @ganedit.hookimpl
@@ -14,6 +15,7 @@ def register_components(register) -> None:
     register("encoder", "stylealae", StyleALAEEncoder)
     register("discriminator", "stylealae", StyleALAEDiscriminator)
     register("task", "alae_reconstruct", ALAEReconstructTask)
+    register("task", "alae_train", ALAETrainTask)
 
 
 @ganedit.hookimpl
