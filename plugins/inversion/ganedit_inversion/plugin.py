@@ -1,4 +1,5 @@
-"""Hook implementations of the inversion plugin."""
+"""Hook implementations of the inversion plugin: inverters, editors, the ``invert`` task and the
+``tuned`` generator (a base generator plus a saved weight delta)."""
 
 from __future__ import annotations
 
@@ -7,4 +8,20 @@ import ganedit
 
 @ganedit.hookimpl
 def register_components(register) -> None:
-    pass
+    from ganedit_inversion.editors import DirectionEditor, SeFaEditor, StyleMixingEditor
+    from ganedit_inversion.encoder import EncoderInverter
+    from ganedit_inversion.near_perfect import NearPerfectInverter
+    from ganedit_inversion.optimization import OptimizationInverter
+    from ganedit_inversion.pti import PTIInverter
+    from ganedit_inversion.results import TunedGenerator
+    from ganedit_inversion.task import InvertTask
+
+    register("inverter", "optimization", OptimizationInverter)
+    register("inverter", "encoder", EncoderInverter)
+    register("inverter", "pti", PTIInverter)
+    register("inverter", "near_perfect", NearPerfectInverter)
+    register("editor", "style_mixing", StyleMixingEditor)
+    register("editor", "direction", DirectionEditor)
+    register("editor", "sefa", SeFaEditor)
+    register("generator", "tuned", TunedGenerator)
+    register("task", "invert", InvertTask)

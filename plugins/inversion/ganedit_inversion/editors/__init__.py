@@ -1,0 +1,15 @@
+"""Editors applied after inversion: style mixing, latent directions, SeFa."""
+
+from ganedit_inversion.editors.direction import DirectionEditor, load_direction
+from ganedit_inversion.editors.sefa import SeFaEditor, sefa_directions, style_affines
+from ganedit_inversion.editors.style_mixing import StyleMixingEditor, mix_styles
+
+__all__ = [
+    "DirectionEditor",
+    "SeFaEditor",
+    "StyleMixingEditor",
+    "load_direction",
+    "mix_styles",
+    "sefa_directions",
+    "style_affines",
+]

@@ -1,0 +1,111 @@
+"""Move along a latent direction loaded from a file (InterFaceGAN / GANSpace style ``w + s * d``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field, FilePath
+
+from ganedit.interfaces import Edit, Editor, Generator, Params
+from ganedit.io.checkpoint import CheckpointError, safe_torch_load
+from ganedit.latent import Latent, LatentError
+
+from ganedit_inversion.editors.base import latent_ws, render
+from ganedit_inversion.layers import LayerSpec, resolve_layers
+
+DIRECTION_SUFFIXES = (".pt", ".pth", ".npy")
+
+
+def load_direction(path: str | Path) -> torch.Tensor:
+    """A direction tensor from ``.npy`` (no pickles) or a torch file (a tensor, or a dict holding one
+    tensor or a ``direction`` entry), loaded without executing code."""
+    p = Path(path)
+    if p.suffix.lower() not in DIRECTION_SUFFIXES:
+        raise CheckpointError(f"{p}: direction files must be {', '.join(DIRECTION_SUFFIXES)}")
+    if p.suffix.lower() == ".npy":
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"{p}: not a readable .npy array ({exc})") from None
+        t = torch.from_numpy(np.asarray(arr, dtype=np.float32))
+    else:
+        obj = safe_torch_load(p)
+        if isinstance(obj, dict):
+            tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+            if "direction" in tensors:
+                obj = tensors["direction"]
+            elif len(tensors) == 1:
+                obj = next(iter(tensors.values()))
+            else:
+                raise CheckpointError(f"{p}: expected one tensor or a 'direction' entry, found keys "
+                                      f"{sorted(obj)[:6]}")
+        if not isinstance(obj, torch.Tensor):
+            raise CheckpointError(f"{p}: expected a tensor, got {type(obj).__name__}")
+        t = obj.detach().float()
+    if not torch.isfinite(t).all():
+        raise CheckpointError(f"{p}: direction contains NaN/inf")
+    return t
+
+
+def direction_for(generator: Generator, direction: torch.Tensor, source: str) -> torch.Tensor:
+    """The direction as ``[num_ws, w_dim]``; accepts ``[w_dim]``, ``[1, w_dim]``, ``[num_ws, w_dim]``
+    or ``[1, num_ws, w_dim]``."""
+    n, c = generator.num_ws, generator.w_dim
+    d = direction
+    if d.ndim == 3 and d.shape[0] == 1:
+        d = d[0]
+    if d.ndim == 2 and d.shape[0] == 1:
+        d = d[0]
+    if d.ndim == 1 and d.shape[0] == c:
+        return d.reshape(1, c).repeat(n, 1)
+    if d.ndim == 2 and tuple(d.shape) == (n, c):
+        return d
+    raise LatentError(f"{source}: direction has shape {tuple(direction.shape)}, expected [{c}] (w_dim) or "
+                      f"[{n}, {c}] (num_ws, w_dim) for this generator")
+
+
+class DirectionEditor(Editor):
+    """Add ``strength * direction`` to the latent (on chosen layers) for each strength."""
+
+    class Params(Params):
+        path: FilePath = Field(description="direction file (.pt/.pth/.npy): [w_dim] or [num_ws, w_dim]")
+        strengths: list[float] = Field(default_factory=lambda: [-3.0, 3.0], min_length=1,
+                                       description="step sizes along the direction")
+        layers: LayerSpec = Field("all", description="layers the direction is applied to")
+        normalize: bool = Field(False, description="scale the direction to unit norm first")
+        label: str | None = Field(None, description="name in file names (default: the file stem)")
+
+    def __init__(self, params: "DirectionEditor.Params"):
+        self.params = params
+        self.direction = load_direction(params.path)
+
+    @classmethod
+    def from_params(cls, params: "DirectionEditor.Params", **_: Any) -> "DirectionEditor":
+        return cls(params)
+
+    @classmethod
+    def check_params(cls, params: "DirectionEditor.Params") -> list[str]:
+        if params.path.suffix.lower() not in DIRECTION_SUFFIXES:
+            return [f"path: {params.path} must be one of {', '.join(DIRECTION_SUFFIXES)}"]
+        return []
+
+    @classmethod
+    def output_spaces(cls, params: "DirectionEditor.Params | None" = None, input_space: str = "w+") -> tuple[str, ...]:
+        if params is not None and params.layers != "all":
+            return ("w+",)
+        return (input_space,)
+
+    @torch.no_grad()
+    def edit(self, generator: Generator, latent: Latent, context: Any = None) -> list[Edit]:
+        p = self.params
+        ws = latent_ws(generator, latent, "direction editor")
+        d = direction_for(generator, self.direction, str(p.path)).to(ws)
+        if p.normalize:
+            d = d / d[0].norm().clamp_min(1e-12) if (d == d[:1]).all() else d / d.norm().clamp_min(1e-12)
+        mask = torch.zeros(generator.num_ws, 1, device=ws.device, dtype=ws.dtype)
+        mask[resolve_layers(p.layers, generator.num_ws, "direction.layers")] = 1.0
+        label = p.label or p.path.stem
+        return [Edit(f"{label}_{s:+g}", render(generator, ws + s * mask * d)) for s in p.strengths]

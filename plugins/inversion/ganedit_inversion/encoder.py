@@ -1,0 +1,60 @@
+"""Encoder inversion: one forward pass through any registered ``ganedit.Encoder``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import Field
+
+from ganedit.config import Slot
+from ganedit.interfaces import Encoder, Generator, InversionResult, Inverter, Params
+from ganedit.latent import LatentError
+
+from ganedit_inversion.common import build_nested
+from ganedit_inversion.generator_ops import device_of, fit_targets, ws_of
+
+
+class EncoderInverter(Inverter):
+    """Invert with one encoder pass; the encoder's output space must be one the generator accepts."""
+
+    class Params(Params):
+        encoder: Slot("encoder") = Field(description="the encoder component")
+
+    def __init__(self, params: "EncoderInverter.Params", encoder: Encoder):
+        self.params = params
+        self.encoder = encoder
+
+    @classmethod
+    def from_params(cls, params: "EncoderInverter.Params", registry: Any = None, device: Any = None,
+                    **_: Any) -> "EncoderInverter":
+        return cls(params, build_nested(params.encoder, registry, device, kind="encoder"))
+
+    @classmethod
+    def output_space(cls, params: "EncoderInverter.Params | None" = None) -> str:
+        if params is None or params.encoder.validated is None:
+            return "w+"
+        return params.encoder.cls.output_space(params.encoder.validated)
+
+    @classmethod
+    def required_generator_spaces(cls, params: Any = None) -> tuple[str, ...]:
+        return (cls.output_space(params),)
+
+    @torch.no_grad()
+    def invert(self, generator: Generator, images: torch.Tensor, *, discriminator: Any = None,
+               callback: Any = None) -> InversionResult:
+        target = fit_targets(images, generator, "encoder inverter")
+        encoder = self.encoder
+        if isinstance(encoder, torch.nn.Module):
+            encoder = encoder.to(device_of(generator)).eval()
+        latent = encoder.encode(target)
+        name = type(self.encoder).__name__
+        if latent.space not in generator.latent_spaces():
+            raise LatentError(f"encoder inverter: {name} produced a {latent.space!r} latent, the generator "
+                              f"accepts {list(generator.latent_spaces())}")
+        if latent.space in ("z", "w", "w+"):
+            ws_of(generator, latent, f"encoder inverter ({name})")  # shape check with a clear message
+        latent = latent.to(device_of(generator))
+        recon = generator.generate(latent).detach()
+        return InversionResult(latent=latent, generator=generator, metrics={"steps": 1},
+                               initial_images=recon)

@@ -1,0 +1,232 @@
+"""Generator access shared by inverters and editors, written against ``ganedit.Generator`` only.
+
+Anything StyleGAN-like works: ``mapping(z, truncation_psi, truncation_cutoff) -> ws``,
+``synthesis(ws, noise_mode)``, ``num_ws``, ``w_dim``, ``z_dim``, ``img_resolution``. Noise-map
+optimisation additionally uses ``noise_buffers()`` and ``synthesis(..., noise=[...])`` when the
+generator has them (StyleGAN2 does; generators without per-layer noise simply skip it).
+"""
+
+from __future__ import annotations
+
+import copy
+import weakref
+from typing import Literal, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganedit.interfaces import Generator
+from ganedit.latent import Latent, LatentError
+
+from ganedit_inversion.errors import InversionError
+
+TuneSelection = Literal["synthesis", "all"]
+
+
+def device_of(module: nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (CPU when it has none)."""
+    for t in module.parameters():
+        return t.device
+    for t in module.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def describe(generator: Generator) -> str:
+    return f"{type(generator).__name__}(num_ws={generator.num_ws}, w_dim={generator.w_dim}, " \
+           f"resolution={generator.img_resolution})"
+
+
+def require_style_api(generator: Generator, who: str) -> None:
+    """Clear error when ``generator`` lacks the mapping/synthesis API inverters rely on."""
+    missing = [a for a in ("mapping", "synthesis", "num_ws", "w_dim", "z_dim", "img_resolution")
+               if not hasattr(generator, a)]
+    if missing:
+        raise InversionError(f"{who} needs a StyleGAN-like generator (mapping/synthesis API); "
+                             f"{type(generator).__name__} lacks {missing}")
+
+
+def ws_of(generator: Generator, latent: Latent, who: str) -> torch.Tensor:
+    """``ws [B, num_ws, w_dim]`` of a ``z``/``w``/``w+`` latent, with a clear error on a mismatch."""
+    if latent.space == "z":
+        z = latent.z
+        if z.shape[1] != generator.z_dim:
+            raise LatentError(f"{who}: z latent has width {z.shape[1]}, generator expects z_dim={generator.z_dim}")
+        return generator.mapping(z.to(device_of(generator)))
+    if latent.space not in ("w", "w+"):
+        raise LatentError(f"{who}: needs a latent in 'w' or 'w+' (or 'z'), got space {latent.space!r}")
+    ws = latent.ws
+    want = (generator.num_ws, generator.w_dim)
+    if tuple(ws.shape[1:]) != want:
+        raise LatentError(f"{who}: latent ws has shape {tuple(ws.shape)}, generator {describe(generator)} "
+                          f"expects [B, {want[0]}, {want[1]}]")
+    return ws
+
+
+def has_noise_maps(generator: Generator) -> bool:
+    """True when the generator exposes per-layer noise buffers that ``synthesis`` accepts."""
+    return callable(getattr(generator, "noise_buffers", None)) and len(generator.noise_buffers()) > 0
+
+
+def synthesize(generator: Generator, ws: torch.Tensor, noise_mode: str = "const",
+               noise: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+    """``generator.synthesis`` with optional explicit noise maps (only passed when given)."""
+    if noise is not None:
+        return generator.synthesis(ws, noise_mode=noise_mode, noise=list(noise))
+    return generator.synthesis(ws, noise_mode=noise_mode)
+
+
+def fit_targets(images: torch.Tensor, generator: Generator, who: str) -> torch.Tensor:
+    """Check a target batch and bring it to the generator's resolution.
+
+    Policy for tensors whose size differs from the generator output: non-square inputs are
+    centre-cropped to a square, then resampled with antialiased bilinear interpolation (files are
+    resized earlier by :func:`ganedit.io.images.load_image` with the task's ``resize`` policy).
+    """
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise InversionError(f"{who}: target images must be [B, 3, H, W] in [-1, 1], got {tuple(images.shape)}")
+    if not torch.isfinite(images).all():
+        raise InversionError(f"{who}: target images contain NaN/inf values")
+    res = int(generator.img_resolution)
+    h, w = images.shape[-2:]
+    if h != w:
+        s = min(h, w)
+        top, left = (h - s) // 2, (w - s) // 2
+        images = images[..., top:top + s, left:left + s]
+    if images.shape[-1] != res:
+        images = F.interpolate(images.float(), size=(res, res), mode="bilinear", align_corners=False,
+                               antialias=True).clamp(-1, 1)
+    return images.to(device_of(generator)).float()
+
+
+# ----------------------------------------------------------------------------- W statistics
+
+_W_STATS: "weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, int], tuple[torch.Tensor, float]]]" = \
+    weakref.WeakKeyDictionary()
+
+
+@torch.no_grad()
+def w_statistics(generator: Generator, samples: int, seed: int = 123) -> tuple[torch.Tensor, float]:
+    """Mean ``w [w_dim]`` and spread ``sqrt(E ||w - w_avg||^2)`` over ``samples`` mapped z.
+
+    As NVIDIA's projector: ``z ~ N(0, I)`` from a fixed seed (123 by default), first layer of the
+    mapped ``ws``. Cached per generator instance.
+    """
+    cache = _W_STATS.setdefault(generator, {})
+    key = (int(samples), int(seed))
+    if key not in cache:
+        gen = torch.Generator().manual_seed(seed)
+        dev = device_of(generator)
+        ws = []
+        for start in range(0, samples, 1024):
+            n = min(1024, samples - start)
+            z = torch.randn(n, generator.z_dim, generator=gen).to(dev)
+            ws.append(generator.mapping(z, 1.0, None)[:, 0].float())
+        w = torch.cat(ws)
+        w_avg = w.mean(0)
+        w_std = float(((w - w_avg).pow(2).sum(1).mean()).sqrt())
+        cache[key] = (w_avg, w_std)
+    return cache[key]
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+def mapping_parameter_names(generator: Generator) -> set[str]:
+    """Names of the parameters the mapping network uses, found by differentiating ``mapping``.
+
+    This works for any generator with a ``mapping`` method, whatever its module layout.
+    """
+    named = [(n, p) for n, p in generator.named_parameters()]
+    if not named:
+        return set()
+    flags = [p.requires_grad for _, p in named]
+    try:
+        for _, p in named:
+            p.requires_grad_(True)
+        z = torch.randn(2, generator.z_dim, generator=torch.Generator().manual_seed(0)).to(device_of(generator))
+        with torch.enable_grad():
+            out = generator.mapping(z, 1.0, None)
+            grads = torch.autograd.grad(out.float().square().sum(), [p for _, p in named], allow_unused=True)
+    finally:
+        for (_, p), f in zip(named, flags):
+            p.requires_grad_(f)
+    return {n for (n, _), g in zip(named, grads) if g is not None}
+
+
+def select_parameters(generator: Generator, tune: TuneSelection | Sequence[str]) -> list[tuple[str, nn.Parameter]]:
+    """The parameters generator tuning updates.
+
+    ``'synthesis'``: everything but the mapping network (the pivot latent stays fixed, so the
+    mapping would only move other images); ``'all'``: every parameter; a list of name prefixes:
+    exactly the parameters whose names start with one of them.
+    """
+    named = list(generator.named_parameters())
+    if tune == "all":
+        chosen = named
+    elif tune == "synthesis":
+        skip = mapping_parameter_names(generator)
+        chosen = [(n, p) for n, p in named if n not in skip]
+    else:
+        prefixes = tuple(tune)
+        chosen = [(n, p) for n, p in named if n.startswith(prefixes)]
+        if not chosen:
+            raise InversionError(f"tune: no generator parameter starts with any of {list(prefixes)}; "
+                                 f"names look like {[n for n, _ in named[:4]]}")
+    if not chosen:
+        raise InversionError(f"tune={tune!r} selects no parameter of {type(generator).__name__}")
+    return chosen
+
+
+def frozen_copy(module: nn.Module) -> nn.Module:
+    """A deep copy in eval mode with every parameter frozen (the original is never modified)."""
+    twin = copy.deepcopy(module).eval()
+    twin.requires_grad_(False)
+    return twin
+
+
+# ----------------------------------------------------------------------------- locality
+
+
+def random_noise(generator: Generator, batch: int, rng: torch.Generator,
+                 like: torch.Tensor) -> list[torch.Tensor] | None:
+    """Seeded per-sample noise maps ``[batch, 1, r, r]`` for every layer (None without noise maps)."""
+    if not has_noise_maps(generator):
+        return None
+    return [torch.randn(batch, 1, *b.shape[-2:], generator=rng).to(device=like.device, dtype=like.dtype)
+            for b in generator.noise_buffers()]
+
+
+@torch.no_grad()
+def locality_latents(generator: Generator, samples: int, seed: int) -> torch.Tensor:
+    """A fixed set of random ``z [samples, z_dim]`` (seeded) for locality checks."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(samples, generator.z_dim, generator=gen)
+
+
+@torch.no_grad()
+def locality_mae(original: Generator, tuned: Generator, z: torch.Tensor, truncation_psi: float = 1.0,
+                 noise: str = "seeded", noise_seed: int = 1, batch: int = 8) -> float:
+    """Mean absolute change of the tuned generator's output vs the original for fixed random ``z``.
+
+    Each generator maps ``z`` with its own mapping (identical unless the mapping was tuned).
+    ``noise='seeded'`` (default) gives every random sample its own seeded noise maps, the same for
+    both generators, as StyleGAN samples are drawn: this measures the change of the network. The
+    constant noise buffers are image-specific state (NVIDIA's projector optimises them per image),
+    which ``noise='const'`` includes. Images are in [-1, 1].
+    """
+    rng = torch.Generator().manual_seed(noise_seed)
+    total, count = 0.0, 0
+    for start in range(0, z.shape[0], batch):
+        zb = z[start:start + batch]
+        ws0 = original.mapping(zb.to(device_of(original)), truncation_psi, None)
+        ws1 = tuned.mapping(zb.to(device_of(tuned)), truncation_psi, None)
+        maps = random_noise(original, zb.shape[0], rng, ws0) if noise == "seeded" else None
+        a = synthesize(original, ws0, "const", maps)
+        b = synthesize(tuned, ws1, "const", [m.to(ws1) for m in maps] if maps is not None else None).to(a.device)
+        total += float((a.float() - b.float()).abs().sum())
+        count += a.numel()
+    return total / max(count, 1)

@@ -1,0 +1,336 @@
+"""The ``invert`` task: invert images one by one, apply editors, write images, latents, tuned
+generators and ``metrics.json``.
+
+Images are streamed (one in memory at a time). Every image gets ``inversions/<name>/record.json``;
+a rerun into the same output folder skips images whose record says ``ok`` for the same
+configuration (resume). A failing image (unreadable file, NaN during tuning, ...) is recorded with
+its error and the others go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+
+from ganedit.config import Slot, SlotList
+from ganedit.interfaces import Generator, Params, Task
+from ganedit.io.atomic import atomic_write_json
+from ganedit.io.images import list_images, load_image
+from ganedit.latent import Latent
+from ganedit.metrics import psnr, ssim
+
+from ganedit_inversion.generator_ops import fit_targets, locality_latents, locality_mae
+from ganedit_inversion.losses import lpips_problem
+from ganedit_inversion.monitor import Monitor
+from ganedit_inversion.results import LATENT_FILE, save_generator, save_latent
+
+#: Per-image numbers averaged into the summary (when present).
+SUMMARY_KEYS = ("psnr_initial", "psnr_final", "ssim_final", "lpips_final", "locality_mae",
+                "locality_mae_const", "steps", "seconds")
+
+
+class EditContext:
+    """What editors get as ``context``: the run context plus ``invert_images``.
+
+    ``invert_images(paths) -> Latent`` loads the images with the task's resolution and resize
+    policy and inverts them with the task's reference inverter (``reference_inverter``, by default
+    the nested latent-only inverter of a tuning method, else the main inverter) on the generator
+    being edited (the tuned one after PTI / near_perfect). Results are cached per generator.
+    Any other attribute is the run context's (``device``, ``progress``, ``writer``, ...).
+    """
+
+    def __init__(self, run_context: Any, task: "InvertTask", generator: Generator):
+        self._run = run_context
+        self._task = task
+        self.generator = generator
+        self._cache: dict[str, Latent] = {}
+
+    def invert_images(self, paths: list[str | Path] | str | Path) -> Latent:
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        latents = []
+        for path in paths:
+            key = str(Path(path).resolve())
+            if key not in self._cache:
+                image = self._task.load(Path(path), self.generator)
+                result = self._task.reference_inverter.invert(self.generator, image[None])
+                self._cache[key] = result.latent.detach()
+            latents.append(self._cache[key])
+        return Latent.cat(latents)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._run, name)
+
+
+class InvertTask(Task):
+    """Invert images (file, list, glob or folder) into a generator, then apply editors."""
+
+    class Params(Params):
+        generator: Slot("generator") = Field(description="the generator to invert into")
+        inverter: Slot("inverter") = Field(description="the inversion method")
+        editors: SlotList("editor") = Field(default_factory=list, description="edits applied after inversion")
+        inputs: str | list[str] = Field(description="an image file, a folder (recursive), a glob, or a list of those")
+        resolution: int | None = Field(None, ge=8, le=4096, description="load size of the images (default: "
+                                       "the generator's output size; other sizes are resampled to it)")
+        resize: Literal["center_crop", "resize", "pad"] = Field(
+            "center_crop", description="how files of another size/aspect are brought to the resolution")
+        reference_inverter: Slot("inverter") | None = Field(
+            None, description="inverter of extra images editors ask for (context.invert_images)")
+        save_generator: Literal["full", "delta", "none"] = Field(
+            "full", description="how tuned generators are saved: full native checkpoint, weight delta, or not")
+        save_latent: bool = Field(True, description="write inversions/<name>/latent.safetensors")
+        locality_samples: int = Field(16, ge=1, le=4096, description="random latents of the locality_mae check")
+        locality_seed: int = Field(0, ge=0, description="seed of those latents (fixed across images and runs)")
+        lpips: Literal["auto", "on", "off"] = Field("auto", description="report lpips_final: when the weights "
+                                                    "exist (auto), always (on: error if missing), never")
+        resume: bool = Field(True, description="skip images already done in this output folder")
+
+    def __init__(self, params: "InvertTask.Params"):
+        self.params = params
+        self.reference_inverter: Any = None
+        self.resolution: int | None = None
+
+    @classmethod
+    def from_params(cls, params: "InvertTask.Params", **_: Any) -> "InvertTask":
+        return cls(params)
+
+    # ------------------------------------------------------------------ validation
+    @classmethod
+    def check_params(cls, params: "InvertTask.Params") -> list[str]:
+        problems = []
+        inputs = [params.inputs] if isinstance(params.inputs, str) else list(params.inputs)
+        if not inputs:
+            problems.append("inputs: empty list")
+        else:
+            try:
+                paths = list_images(inputs)
+            except OSError as exc:
+                paths = []
+                problems.append(f"inputs: {exc}")
+            missing = [str(p) for p in paths if not p.is_file()]
+            if missing:
+                problems.append(f"inputs: file not found: {missing[0]}" + (f" (+{len(missing) - 1} more)"
+                                                                             if len(missing) > 1 else ""))
+            elif not paths:
+                problems.append(f"inputs: no image matches {inputs}")
+        if params.lpips == "on":
+            why = lpips_problem("alex")
+            if why:
+                problems.append(f"lpips: on, but {why}")
+        return problems
+
+    @classmethod
+    def check_compatibility(cls, params: "InvertTask.Params", registry: Any) -> list[tuple[str, str]]:
+        gen = params.generator
+        spaces = set(gen.cls.latent_spaces(gen.validated))
+        problems: list[tuple[str, str]] = []
+
+        def inverter_problem(path: str, spec: Any) -> str | None:
+            need = tuple(spec.cls.required_generator_spaces(spec.validated))
+            if not set(need) & spaces:
+                return (f"inverter {spec.type!r} needs a generator accepting {list(need)} latents, generator "
+                        f"{gen.type!r} accepts {sorted(spaces)}")
+            return None
+
+        msg = inverter_problem("inverter", params.inverter)
+        if msg:
+            problems.append(("inverter.type", msg))
+        if params.reference_inverter is not None:
+            msg = inverter_problem("reference_inverter", params.reference_inverter)
+            if msg:
+                problems.append(("reference_inverter.type", msg))
+        out_space = params.inverter.cls.output_space(params.inverter.validated)
+        for i, ed in enumerate(params.editors):
+            ok = tuple(ed.cls.supported_spaces(ed.validated))
+            if out_space not in ok:
+                problems.append((f"editors.{i}.type", f"editor {ed.type!r} edits {list(ok)} latents, inverter "
+                                                       f"{params.inverter.type!r} produces {out_space!r}"))
+                continue
+            outs = getattr(ed.cls, "output_spaces", None)
+            made = set(outs(ed.validated, out_space)) if callable(outs) else {out_space}
+            if not made <= spaces:
+                problems.append((f"editors.{i}.type", f"editor {ed.type!r} produces {sorted(made)} latents, "
+                                                       f"generator {gen.type!r} accepts {sorted(spaces)}"))
+        return problems
+
+    # ------------------------------------------------------------------ helpers
+    def load(self, path: Path, generator: Generator) -> torch.Tensor:
+        """One target image ``[3, R, R]`` (documented resize policy, then the generator's size)."""
+        res = self.resolution or int(generator.img_resolution)
+        image = load_image(path, res, self.params.resize)
+        return fit_targets(image, generator, "invert")[0]
+
+    @staticmethod
+    def image_names(paths: list[Path]) -> list[str]:
+        """Output names: the file stem, disambiguated by a short hash when stems repeat."""
+        stems = [p.stem for p in paths]
+        out = []
+        for p, stem in zip(paths, stems):
+            if stems.count(stem) > 1:
+                stem = f"{stem}_{hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:6]}"
+            out.append(stem)
+        return out
+
+    def fingerprint(self, context: Any) -> str:
+        """Hash of everything that changes an image's result (not the inputs list or resume flags)."""
+        cfg = context.config.resolved() if hasattr(context.config, "resolved") else {}
+        keep = {k: v for k, v in cfg.items() if k not in ("inputs", "resume", "output", "description", "device")}
+        return hashlib.sha1(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def _reference(self, inverter: Any, context: Any) -> Any:
+        if self.params.reference_inverter is not None:
+            return context.build("inverter", self.params.reference_inverter)
+        return getattr(inverter, "initial", None) or inverter
+
+    # ------------------------------------------------------------------ run
+    def run(self, context: Any) -> dict[str, Any]:
+        p = self.params
+        generator = context.build("generator", p.generator).eval()
+        inverter = context.build("inverter", p.inverter)
+        editors = [context.build("editor", e) for e in p.editors]
+        self.reference_inverter = self._reference(inverter, context)
+        self.resolution = p.resolution
+        discriminator = generator.discriminator() if callable(getattr(generator, "discriminator", None)) else None
+        check = getattr(inverter, "check_generator", None)
+        if callable(check):
+            check(generator, discriminator)  # config-level problems stop the run before any image
+
+        paths = list_images([p.inputs] if isinstance(p.inputs, str) else p.inputs)
+        names = self.image_names(paths)
+        fingerprint = self.fingerprint(context)
+        z_locality = locality_latents(generator, p.locality_samples, p.locality_seed)
+        lpips = self._lpips_metric(context)
+        base_spec = p.generator.resolved()
+
+        records: list[dict[str, Any]] = []
+        counts = {"ok": 0, "failed": 0, "resumed": 0}
+        for index, (path, name) in enumerate(context.progress(list(zip(paths, names)), total=len(paths),
+                                                              desc="images")):
+            folder = context.output_dir / "inversions" / name
+            record = self._previous(folder, fingerprint) if p.resume else None
+            if record is not None:
+                counts["resumed"] += 1
+            else:
+                torch.manual_seed(context.seed + zlib.crc32(name.encode()))
+                try:
+                    record = self._one(context, generator, inverter, editors, discriminator, path, name, folder,
+                                       z_locality, lpips, base_spec)
+                except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch
+                    record = {"name": name, "path": str(path), "status": "failed",
+                              "error": f"{type(exc).__name__}: {exc}"}
+                    context.log(f"[invert] {name}: failed: {record['error']}")
+                record["fingerprint"] = fingerprint
+                atomic_write_json(folder / "record.json", record)
+            counts["ok" if record.get("status") == "ok" else "failed"] += 1
+            records.append(record)
+            context.write_metrics(self._summary(records, counts), records)
+        summary = self._summary(records, counts)
+        context.write_metrics(summary, records)
+        return summary
+
+    def _lpips_metric(self, context: Any) -> Any:
+        if self.params.lpips == "off" or lpips_problem("alex"):
+            return None
+        from ganedit.metrics import LPIPS
+
+        return LPIPS("alex").to(context.device)
+
+    @staticmethod
+    def _previous(folder: Path, fingerprint: str) -> dict[str, Any] | None:
+        try:
+            record = json.loads((folder / "record.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if record.get("status") != "ok" or record.get("fingerprint") != fingerprint:
+            return None
+        if not (folder / LATENT_FILE).is_file() and record.get("latent"):
+            return None
+        return record
+
+    @staticmethod
+    def _summary(records: list[dict[str, Any]], counts: dict[str, int]) -> dict[str, Any]:
+        ok = [r for r in records if r.get("status") == "ok"]
+        summary: dict[str, Any] = {"num_images": len(records), "num_ok": counts["ok"],
+                                   "num_failed": counts["failed"], "num_resumed": counts["resumed"]}
+        for key in SUMMARY_KEYS:
+            values = [float(r[key]) for r in ok if r.get(key) is not None]
+            if values:
+                summary[key] = sum(values) / len(values)
+        return summary
+
+    def _monitor(self, context: Any, name: str) -> Monitor:
+        writer = context.writer
+
+        def log(step: int, scalars: dict[str, float]) -> None:
+            for key, value in scalars.items():
+                writer.add_scalar(f"{name}/{key}", value, step)
+
+        return Monitor(log=log, progress=context.progress, prefix="")
+
+    def _one(self, context: Any, generator: Generator, inverter: Any, editors: list[Any], discriminator: Any,
+             path: Path, name: str, folder: Path, z_locality: torch.Tensor, lpips: Any,
+             base_spec: dict[str, Any]) -> dict[str, Any]:
+        p = self.params
+        start = time.perf_counter()
+        target = self.load(path, generator)[None]
+        t0 = time.perf_counter()
+        result = inverter.invert(generator, target, discriminator=discriminator,
+                                 callback=self._monitor(context, name))
+        seconds = time.perf_counter() - t0
+        tuned = result.generator
+        with torch.no_grad():
+            final = tuned.generate(result.latent).detach()
+            initial = result.initial_images if result.initial_images is not None else final
+            if not torch.isfinite(final).all():
+                raise FloatingPointError("the final reconstruction contains NaN/inf")
+            record: dict[str, Any] = {
+                "name": name, "path": str(path), "status": "ok", "space": result.latent.space,
+                "psnr_initial": float(psnr(initial, target).mean()),
+                "psnr_final": float(psnr(final, target).mean()),
+                "ssim_final": float(ssim(final, target).mean()),
+                "steps": int(result.metrics.get("steps", 0)),
+                "seconds": seconds,
+            }
+            if lpips is not None:
+                record["lpips_final"] = float(lpips(final, target).mean())
+            if result.tuned:
+                record["locality_mae"] = locality_mae(generator, tuned, z_locality, noise="seeded")
+                record["locality_mae_const"] = locality_mae(generator, tuned, z_locality, noise="const")
+            for key in ("stopped_early", "initial_steps"):
+                if key in result.metrics:
+                    record[key] = result.metrics[key]
+
+        rel = f"{name}"
+        context.save_image(f"{rel}/target.png", target[0])
+        context.save_image(f"{rel}/initial.png", initial[0])
+        context.save_image(f"{rel}/final.png", final[0])
+        row = [target[0].cpu(), initial[0].cpu(), final[0].cpu()]
+        edit_context = EditContext(context, self, tuned)
+        labels = []
+        for editor in editors:
+            for edit in editor.edit(tuned, result.latent, edit_context):
+                context.save_image(f"{rel}/{edit.label}.png", edit.images[0])
+                row.append(edit.images[0].detach().cpu())
+                labels.append(edit.label)
+        context.save_grid(f"{rel}/grid.png", torch.stack(row), nrow=len(row))
+        record["edits"] = labels
+
+        folder.mkdir(parents=True, exist_ok=True)
+        if p.save_latent:
+            save_latent(folder / LATENT_FILE, result.latent.detach().to("cpu"), {"image": str(path)})
+            record["latent"] = str((folder / LATENT_FILE).relative_to(context.output_dir))
+        if result.tuned:
+            saved = save_generator(folder, generator, tuned, p.save_generator, base_spec)
+            if saved is not None:
+                record["generator"] = str(saved.relative_to(context.output_dir))
+        for step, value in enumerate(result.history.get("psnr", [])):
+            context.writer.add_scalar(f"{name}/psnr_curve", value, step)
+        record["seconds_total"] = time.perf_counter() - start
+        return record

@@ -1,0 +1,204 @@
+"""Generator tuning around a fixed pivot latent: the loop PTI and Near-Perfect inversion share.
+
+Stage 1 runs a nested inverter on the ORIGINAL generator to get the pivot ``ws`` (its optimised
+noise maps, if any, are discarded, as PTI does: tuning renders the pivot with the generator's own
+constant noise and absorbs the difference). Stage 2 tunes a copy of the generator (the original is
+never modified) with Adam; every step renders ``G_theta(pivot)``, checks the stop rule on it (before
+the update, so the returned generator is exactly the one that met it), then adds the method's
+losses and steps. A NaN/inf image, loss or parameter stops the image with :class:`TuningDiverged`.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+
+from ganedit.config import ComponentSpec, Slot
+from ganedit.interfaces import Generator, InversionResult, Inverter, Params
+from ganedit.latent import Latent
+from ganedit.metrics import psnr
+
+from ganedit_inversion.common import StopCheck, StopRule, build_nested, make_rng, run_initial
+from ganedit_inversion.errors import TuningDiverged
+from ganedit_inversion.generator_ops import (
+    device_of,
+    fit_targets,
+    frozen_copy,
+    has_noise_maps,
+    require_style_api,
+    select_parameters,
+)
+from ganedit_inversion.losses import ReconstructionLoss, ReconstructionParams, reconstruction_problems
+from ganedit_inversion.monitor import Monitor, as_monitor
+
+
+def optimization_spec(**params: Any) -> ComponentSpec:
+    """A default nested ``optimization`` inverter spec."""
+    return ComponentSpec(type="optimization", params=params)
+
+
+class TuningParams(Params):
+    """Fields common to generator-tuning inverters (subclasses change the defaults)."""
+
+    initial: Slot("inverter") = Field(default_factory=lambda: optimization_spec(space="w+"),
+                                      description="inverter giving the pivot latent (run on the original G)")
+    steps: int = Field(350, ge=0, le=100000, description="maximum tuning steps")
+    lr: float = Field(3e-4, gt=0, description="Adam learning rate of the generator weights")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam betas of the generator")
+    losses: ReconstructionParams = Field(default_factory=ReconstructionParams,
+                                         description="reconstruction loss weights")
+    stop: StopRule = Field(default_factory=StopRule, description="early stop (epsilon) rule")
+    tune: Literal["synthesis", "all"] | list[str] = Field(
+        "synthesis", description="parameters to tune: 'synthesis' (all but the mapping network), 'all', "
+                                 "or a list of parameter-name prefixes")
+    tune_noise: bool = Field(False, description="also tune the generator's constant noise maps (per-pixel "
+                             "detail; they are shared by every image, so this costs locality)")
+    noise_lr: float = Field(0.05, gt=0, description="Adam learning rate of the noise maps")
+    noise_strength_lr: float | None = Field(None, gt=0, description="with tune_noise: learning rate of the "
+                                            "noise-injection strengths (parameters named '*noise*'); None = lr")
+    seed: int | None = Field(None, ge=0, description="seed of random draws (None: from the run seed)")
+
+
+class GeneratorTuningInverter(Inverter, abc.ABC):
+    """Base class: pivot from a nested inverter, then tune a generator copy with method losses."""
+
+    method: str = "tuning"
+
+    def __init__(self, params: TuningParams, initial: Inverter):
+        self.params = params
+        self.initial = initial
+        self.loss = ReconstructionLoss(params.losses)
+        self.stop = StopCheck(params.stop)
+
+    @classmethod
+    def from_params(cls, params: TuningParams, registry: Any = None, device: Any = None,
+                    **_: Any) -> "GeneratorTuningInverter":
+        return cls(params, build_nested(params.initial, registry, device))
+
+    @classmethod
+    def check_params(cls, params: TuningParams) -> list[str]:
+        problems = reconstruction_problems(params.losses, "losses")
+        if params.stop.metric == "lpips":
+            from ganedit_inversion.losses import lpips_problem
+
+            why = lpips_problem("alex")
+            if why:
+                problems.append(f"stop.metric='lpips': {why}; use 'psnr' or 'mae'")
+        return problems
+
+    @classmethod
+    def output_space(cls, params: TuningParams | None = None) -> str:
+        if params is None or params.initial.validated is None:
+            return "w+"
+        space = params.initial.cls.output_space(params.initial.validated)
+        return "w" if space == "z" else space
+
+    @classmethod
+    def required_generator_spaces(cls, params: TuningParams | None = None) -> tuple[str, ...]:
+        if params is None or params.initial.validated is None:
+            return ("w+",)
+        return tuple(params.initial.cls.required_generator_spaces(params.initial.validated))
+
+    # ------------------------------------------------------------------ method hooks
+    def check_generator(self, generator: Generator, discriminator: Any = None) -> None:
+        """Raise a clear error when ``generator`` lacks something the method needs."""
+        require_style_api(generator, f"{self.method} inverter")
+
+    def setup(self, original: Generator, tuned: Generator, target: torch.Tensor, pivot: torch.Tensor,
+              rng: torch.Generator, discriminator: Any) -> dict[str, Any]:
+        """Method state for :meth:`step_loss` (frozen copies, discriminator, optimisers...)."""
+        return {}
+
+    @abc.abstractmethod
+    def step_loss(self, state: dict[str, Any], recon: torch.Tensor, target: torch.Tensor,
+                  step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """The generator loss of one step (reconstruction + method terms) and scalars to log."""
+
+    # ------------------------------------------------------------------ the loop
+    @torch.enable_grad()
+    def invert(self, generator: Generator, images: torch.Tensor, *, discriminator: Any = None,
+               callback: Any = None) -> InversionResult:
+        p = self.params
+        self.check_generator(generator, discriminator)
+        monitor: Monitor = as_monitor(callback)
+        target = fit_targets(images, generator, f"{self.method} inverter")
+        dev = device_of(generator)
+        self.loss.to(dev)
+        rng = make_rng(p.seed)
+
+        pivot, init = run_initial(self.initial, generator, target, monitor, discriminator)
+        with torch.no_grad():
+            initial_images = init.generator.generate(init.latent).detach()
+        space = "w" if init.latent.space == "z" else init.latent.space
+
+        tuned = frozen_copy(generator)
+        noises = tuned.noise_buffers() if p.tune_noise and has_noise_maps(tuned) else []
+        selected = select_parameters(tuned, p.tune)
+        # A noise map shows in the image only through its injection strength, which may need to learn
+        # faster than the other weights (noise_strength_lr).
+        own_rate = bool(noises) and p.noise_strength_lr is not None
+        strengths = [prm for name, prm in selected if own_rate and "noise" in name.lower()]
+        trainable = [prm for name, prm in selected if not (own_rate and "noise" in name.lower())]
+        for prm in trainable + strengths:
+            prm.requires_grad_(True)
+        groups = [{"params": trainable, "lr": p.lr}]
+        if strengths:
+            groups.append({"params": strengths, "lr": p.noise_strength_lr})
+        if noises and init.generator is not generator and has_noise_maps(init.generator):
+            # start from the noise maps the nested inverter fitted (e.g. the projector's)
+            with torch.no_grad():
+                for n, fitted in zip(noises, init.generator.noise_buffers()):
+                    n.copy_(fitted)
+        if noises:
+            for n in noises:
+                n.requires_grad_(True)
+            groups.append({"params": noises, "lr": p.noise_lr})
+        opt = torch.optim.Adam(groups, lr=p.lr, betas=p.betas)
+        state = self.setup(generator, tuned, target, pivot, rng, discriminator)
+
+        history: dict[str, list[float]] = {"loss": [], "psnr": []}
+        steps_done, stopped, stop_value = 0, False, None
+        recon = None
+        for step in monitor.steps(p.steps, self.method):
+            recon = tuned.synthesis(pivot, noise_mode="const")
+            if not torch.isfinite(recon).all():
+                raise TuningDiverged(f"{self.method} inverter", step, "the reconstruction")
+            stop_value = self.stop.value(recon.detach(), target)
+            value = float(psnr(recon.detach(), target).mean())
+            history["psnr"].append(value)
+            if self.stop.met(stop_value):
+                stopped = True
+                monitor.log(step, {"psnr": value})
+                break
+            loss, scalars = self.step_loss(state, recon, target, step)
+            if not torch.isfinite(loss):
+                raise TuningDiverged(f"{self.method} inverter", step, "the loss")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            steps_done = step + 1
+            history["loss"].append(float(loss.detach()))
+            monitor.log(step, {"loss": float(loss.detach()), "psnr": value, **scalars})
+            monitor.hook(self.method, step, {"generator": tuned, "loss": loss, **state})
+
+        tuned.requires_grad_(False)
+        for n in noises:
+            n.requires_grad_(False)
+        tuned.eval()
+        if not stopped:
+            with torch.no_grad():
+                recon = tuned.synthesis(pivot, noise_mode="const")
+            if not torch.isfinite(recon).all():
+                raise TuningDiverged(f"{self.method} inverter", steps_done, "the reconstruction")
+            stop_value = self.stop.value(recon, target)
+            history["psnr"].append(float(psnr(recon, target).mean()))
+        metrics = {"steps": steps_done, "stopped_early": stopped,
+                   "initial_steps": int(init.metrics.get("steps", 0))}
+        if stop_value is not None:
+            metrics[f"stop_{p.stop.metric}"] = stop_value
+        return InversionResult(latent=Latent(space, {"ws": pivot}), generator=tuned, metrics=metrics,
+                               history=history, initial_latent=init.latent, initial_images=initial_images,
+                               tuned=True)

@@ -1,0 +1,290 @@
+"""Acceptance tests of the inverters on a tiny random StyleGAN2 (16 px, few steps)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import ganedit
+from ganedit.interfaces import Encoder, Params
+from ganedit.latent import Latent
+from ganedit.metrics import psnr
+from ganedit.testing import make_registry
+
+from ganedit_inversion.errors import InversionError, TuningDiverged
+from ganedit_inversion.generator_ops import locality_latents, locality_mae
+from ganedit_inversion.losses import noise_regularization
+from ganedit_inversion.monitor import Monitor
+from ganedit_inversion.optimization import learning_rate
+
+
+def build_inverter(type_: str, **params):
+    return ganedit.build("inverter", {"type": type_, "params": params})
+
+
+def final_psnr(result, target) -> float:
+    with torch.no_grad():
+        return float(psnr(result.generator.generate(result.latent), target))
+
+
+def test_projector_schedule_matches_nvidia():
+    # warm-up from 0, flat peak, cosine ramp-down to 0 (NVIDIA projector formula)
+    assert learning_rate(0, 1000, 0.1, 0.05, 0.25) == 0.0
+    assert learning_rate(25, 1000, 0.1, 0.05, 0.25) == pytest.approx(0.05)
+    assert learning_rate(500, 1000, 0.1, 0.05, 0.25) == pytest.approx(0.1)
+    assert learning_rate(875, 1000, 0.1, 0.05, 0.25) == pytest.approx(0.05)
+
+
+def test_noise_regularizer_penalises_correlated_noise():
+    g = torch.Generator().manual_seed(0)
+    white = [torch.randn(1, 1, 16, 16, generator=g)]
+    smooth = [torch.nn.functional.interpolate(torch.randn(1, 1, 4, 4, generator=g), size=16, mode="bilinear")]
+    smooth = [s / s.std() for s in smooth]
+    assert noise_regularization(smooth) > 50 * noise_regularization(white)
+
+
+@pytest.mark.parametrize("space", ["w", "w+"])
+def test_optimization_lowers_error(generator, target, space):
+    inv = build_inverter("optimization", space=space, steps=40, w_avg_samples=500, optimize_noise=False,
+                         seed=0)
+    result = inv.invert(generator, target)
+    start = float(psnr(result.initial_images, target))
+    end = final_psnr(result, target)
+    assert end > start + 2.0, (start, end)
+    assert result.latent.space == space
+    assert result.generator is generator and not result.tuned
+    if space == "w":
+        assert torch.equal(result.latent.ws, result.latent.ws[:, :1].expand_as(result.latent.ws))
+    assert len(result.history["loss"]) == 40
+
+
+def test_optimization_noise_maps_are_returned_and_deterministic(generator, target):
+    before = [b.clone() for b in generator.noise_buffers()]
+    params = dict(space="w+", steps=20, w_avg_samples=500, optimize_noise=True, keep_noise=True, seed=3)
+    a = build_inverter("optimization", **params).invert(generator, target)
+    b = build_inverter("optimization", **params).invert(generator, target)
+    assert a.tuned and a.generator is not generator
+    assert all(torch.equal(x, y) for x, y in zip(before, generator.noise_buffers())), "original G modified"
+    tuned = a.generator.noise_buffers()
+    assert not torch.equal(tuned[-1], before[-1])
+    # renormalised every step: zero mean, unit variance
+    assert all(abs(float(n.mean())) < 1e-4 and abs(float(n.std(unbiased=False)) - 1) < 1e-3 for n in tuned)
+    assert torch.equal(a.latent.ws, b.latent.ws), "seeded runs must be deterministic"
+    assert final_psnr(a, target) == final_psnr(b, target)
+
+
+# ----------------------------------------------------------------------------- encoder
+
+
+class RidgeEncoder(Encoder):
+    """A real (linear) encoder fitted by ridge regression on samples of the tiny generator."""
+
+    class Params(Params):
+        pass
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, num_ws: int):
+        super().__init__()
+        self.weight, self.bias, self.num_ws = weight, bias, num_ws
+
+    @classmethod
+    def output_space(cls, params=None) -> str:
+        return "w"
+
+    def encode(self, images: torch.Tensor) -> Latent:
+        w = images.flatten(1) @ self.weight + self.bias
+        return Latent.w(w[:, None].repeat(1, self.num_ws, 1))
+
+
+def fit_ridge_encoder(generator, samples: int = 512, ridge: float = 1.0) -> RidgeEncoder:
+    g = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        ws = generator.mapping(torch.randn(samples, generator.z_dim, generator=g), 1.0, None)
+        x = generator.synthesis(ws).flatten(1)
+    w = ws[:, 0]
+    xm, wm = x.mean(0), w.mean(0)
+    xc = x - xm
+    weight = torch.linalg.solve(xc.T @ xc + ridge * torch.eye(x.shape[1]), xc.T @ (w - wm))
+    return RidgeEncoder(weight, wm - xm @ weight, generator.num_ws)
+
+
+class _EncoderPlugin:
+    DIST = "test-encoders"
+    __name__ = "test_encoders"
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+
+    @ganedit.hookimpl
+    def register_components(self, register):
+        enc = self.encoder
+
+        class Fitted(RidgeEncoder):
+            @classmethod
+            def from_params(cls, params, **_):
+                return enc
+
+        register("encoder", "ridge", Fitted)
+
+
+def test_encoder_inverter_one_pass(generator):
+    import ganedit_inversion.plugin as inv_plugin
+    import ganedit_stylegan2.plugin as sg2_plugin
+
+    enc = fit_ridge_encoder(generator)
+    reg = make_registry(sg2_plugin, inv_plugin, _EncoderPlugin(enc))
+    inv = reg.build("inverter", {"type": "encoder", "params": {"encoder": {"type": "ridge"}}})
+    assert type(inv).output_space(inv.params) == "w"
+    with torch.no_grad():
+        truth = generator.sample_latent(4, generator=torch.Generator().manual_seed(5))
+        images = generator.generate(truth)
+        mean = generator.synthesis(generator.w_avg.reshape(1, 1, -1).expand(4, generator.num_ws, -1))
+    result = inv.invert(generator, images)
+    assert result.metrics["steps"] == 1 and result.latent.space == "w"
+    with torch.no_grad():
+        recon = generator.generate(result.latent)
+    # the encoder's one pass reconstructs far better than the mean latent does
+    assert float(psnr(recon, images).mean()) > float(psnr(mean, images).mean()) + 3.0
+
+
+# ----------------------------------------------------------------------------- PTI
+
+
+def test_pti_tunes_generator_and_keeps_original(generator, target, pivot_spec):
+    state = {k: v.clone() for k, v in generator.state_dict().items()}
+    inv = build_inverter("pti", initial=pivot_spec(15, "w"), steps=30, lr=3e-3, stop={"metric": "none"}, seed=0)
+    result = inv.invert(generator, target)
+    start, end = float(psnr(result.initial_images, target)), final_psnr(result, target)
+    assert end > start + 2.0, (start, end)
+    assert result.tuned and result.latent.space == "w" and result.metrics["steps"] == 30
+    assert all(torch.equal(state[k], v) for k, v in generator.state_dict().items()), "original G modified"
+    # only synthesis weights were tuned: the mapping network is unchanged
+    tuned = result.generator.state_dict()
+    assert all(torch.equal(tuned[k], state[k]) for k in state if k.startswith("net.style."))
+
+
+def test_pti_locality_regularizer_reduces_drift(generator, target, pivot_spec):
+    z = locality_latents(generator, 16, 0)
+    common = dict(initial=pivot_spec(10, "w"), steps=25, lr=5e-3, stop={"metric": "none"}, seed=0)
+    off = build_inverter("pti", **common).invert(generator, target)
+    on = build_inverter("pti", locality={"enabled": True, "alpha": 3.0, "l2": 1.0, "samples": 2},
+                        **common).invert(generator, target)
+    assert locality_mae(generator, on.generator, z) < locality_mae(generator, off.generator, z)
+
+
+# ----------------------------------------------------------------------------- Near-Perfect
+
+
+def np_params(pivot_spec, **extra):
+    # every term on every step, weights tuned only (no noise maps): the plain method on a tiny G
+    params = dict(initial=pivot_spec(15), steps=40, lr=5e-3, seed=0, stop={"metric": "none"},
+                  global_adversarial=0.1, adversarial_every=1, global_every=1, tune_noise=False)
+    params.update(extra)
+    return params
+
+
+def test_near_perfect_reaches_threshold_and_stops_early(generator, discriminator, target, pivot_spec):
+    inv = build_inverter("near_perfect", **np_params(pivot_spec, steps=300,
+                                                      stop={"metric": "psnr", "threshold": 20.0}))
+    result = inv.invert(generator, target, discriminator=discriminator)
+    start, end = float(psnr(result.initial_images, target)), final_psnr(result, target)
+    assert start < 20.0 <= end, (start, end)
+    assert result.metrics["stopped_early"] and result.metrics["steps"] < 300
+    # it stopped at the first step meeting epsilon: the previous step was still below it
+    assert result.history["psnr"][-2] < 20.0 <= result.history["psnr"][-1]
+
+
+def test_near_perfect_mae_epsilon(generator, discriminator, target, pivot_spec):
+    inv = build_inverter("near_perfect", **np_params(pivot_spec, steps=200, global_weight=0.0,
+                                                      stop={"metric": "mae", "threshold": 0.1}))
+    result = inv.invert(generator, target, discriminator=discriminator)
+    with torch.no_grad():
+        err = float((result.generator.generate(result.latent) - target).abs().mean())
+    assert result.metrics["stopped_early"] and err <= 0.1
+
+
+def test_near_perfect_global_term_keeps_manifold(generator, discriminator, target, pivot_spec):
+    z = locality_latents(generator, 16, 0)
+    common = dict(lr=5e-3, global_batch=8)
+    with_global = build_inverter("near_perfect", **np_params(pivot_spec, global_weight=1.0, **common))
+    without = build_inverter("near_perfect", **np_params(pivot_spec, global_weight=0.0, **common))
+    a = with_global.invert(generator, target, discriminator=discriminator)
+    b = without.invert(generator, target, discriminator=discriminator)
+    loc_a, loc_b = locality_mae(generator, a.generator, z), locality_mae(generator, b.generator, z)
+    assert loc_a < 0.8 * loc_b, (loc_a, loc_b)
+    # both still reconstruct the target far better than the pivot
+    assert final_psnr(a, target) > float(psnr(a.initial_images, target)) + 3
+
+
+def test_near_perfect_is_deterministic_and_updates_only_its_discriminator(generator, discriminator, target,
+                                                                          pivot_spec):
+    d_state = {k: v.clone() for k, v in discriminator.state_dict().items()}
+    runs = [build_inverter("near_perfect", **np_params(pivot_spec, steps=6)).invert(
+        generator, target, discriminator=discriminator) for _ in range(2)]
+    assert torch.equal(runs[0].generator.generate(runs[0].latent), runs[1].generator.generate(runs[1].latent))
+    assert all(torch.equal(d_state[k], v) for k, v in discriminator.state_dict().items())
+
+
+def test_near_perfect_without_discriminator_names_what_is_missing(generator, target, pivot_spec):
+    assert generator.discriminator() is None  # random init: no checkpoint, no D
+    inv = build_inverter("near_perfect", **np_params(pivot_spec))
+    with pytest.raises(InversionError, match="needs a discriminator.*has none.*discriminator weights"):
+        inv.invert(generator, target)
+    # with both adversarial weights at 0 it needs none
+    inv = build_inverter("near_perfect", **np_params(pivot_spec, steps=2, adversarial_weight=0.0,
+                                                      global_adversarial=0.0))
+    assert inv.invert(generator, target).metrics["steps"] == 2
+
+
+def test_nan_during_tuning_stops_with_clear_error(generator, discriminator, target, pivot_spec):
+    def poison(method, step, state):
+        if method == "near_perfect" and step == 2:
+            with torch.no_grad():
+                list(state["generator"].parameters())[-1].fill_(math.nan)  # a synthesis weight
+
+    inv = build_inverter("near_perfect", **np_params(pivot_spec, steps=10))
+    with pytest.raises(TuningDiverged, match="NaN/inf at step 3"):
+        inv.invert(generator, target, discriminator=discriminator, callback=Monitor(check=poison))
+
+
+def test_target_of_other_size_is_resampled(generator, pivot_spec):
+    inv = build_inverter("optimization", steps=5, w_avg_samples=500, optimize_noise=False, seed=0)
+    wide = torch.rand(1, 3, 24, 32) * 2 - 1
+    result = inv.invert(generator, wide)
+    assert result.initial_images.shape[-2:] == (16, 16)
+    with pytest.raises(InversionError, match="NaN"):
+        inv.invert(generator, torch.full((1, 3, 16, 16), math.nan))
+    with pytest.raises(InversionError, match=r"\[B, 3, H, W\]"):
+        inv.invert(generator, torch.zeros(1, 4, 16, 16))
+
+
+def test_locality_measures_the_network_not_the_constant_noise(generator):
+    import copy
+
+    z = locality_latents(generator, 8, 0)
+    base = copy.deepcopy(generator)
+    with torch.no_grad():
+        for name, prm in base.named_parameters():
+            if name.endswith("noise.weight"):  # random init has zero noise strength
+                prm.fill_(0.5)
+    noisy = copy.deepcopy(base)
+    for buf in noisy.noise_buffers():
+        buf.add_(1.0)
+    assert locality_mae(base, noisy, z) == 0.0  # per-sample seeded noise: buffers unused
+    assert locality_mae(base, noisy, z, noise="const") > 0.01
+    tweaked = copy.deepcopy(base)
+    with torch.no_grad():
+        rgb_bias = [p for n, p in tweaked.named_parameters() if p.shape == (1, 3, 1, 1)][-1]
+        rgb_bias.add_(0.1)  # last ToRGB bias: shifts every image by 0.1
+    assert locality_mae(base, tweaked, z) == pytest.approx(0.1, abs=1e-5)
+
+
+def test_near_perfect_tune_noise_fits_faster(generator, discriminator, target, pivot_spec):
+    common = np_params(pivot_spec, steps=25, global_weight=0.0, adversarial_weight=0.0)
+    common.pop("tune_noise")
+    plain = build_inverter("near_perfect", tune_noise=False, **common).invert(generator, target)
+    noisy = build_inverter("near_perfect", tune_noise=True, noise_lr=0.1, **common).invert(generator, target)
+    assert final_psnr(noisy, target) > final_psnr(plain, target)
+    changed = [not torch.equal(a, b) for a, b in zip(noisy.generator.noise_buffers(), generator.noise_buffers())]
+    assert all(changed) and not any(b.requires_grad for b in noisy.generator.noise_buffers())
