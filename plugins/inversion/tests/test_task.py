@@ -232,3 +232,16 @@ def test_lpips_without_weights_is_refused_at_validation(tiny_checkpoint, inputs,
     with pytest.raises(ConfigError, match=r"inverter.params.*losses.lpips=1.0: LPIPS \(alex\) needs the "
                                           r"pretrained backbone weights"):
         validate_config(cfg)
+
+
+def test_shipped_config_validates(monkeypatch):
+    """configs/near_inversion.yaml validates against the installed plugins (paths from the repo root)."""
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "assets" / "models" / "stylegan2_64.safetensors").is_file():
+        pytest.skip("the bundled model assets/models/stylegan2_64.safetensors is absent")
+    monkeypatch.chdir(root)
+    cfg = ganedit.load_config("configs/near_inversion.yaml")
+    inv = cfg.params.inverter.validated
+    assert cfg.task == "invert" and cfg.params.inverter.type == "near_perfect"
+    assert inv.stop.metric == "psnr" and inv.stop.threshold == 35.0
+    assert [e.type for e in cfg.params.editors] == ["sefa", "style_mixing"]
