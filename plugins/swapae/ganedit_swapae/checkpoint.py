@@ -439,9 +439,10 @@ def load_official(path: str | os.PathLike, overrides: Mapping[str, Any] | None =
 
 def save_swapae(path: str | os.PathLike, model: SwapAEModel | None = None, *,
                 extra: Mapping[str, Any] | None = None, type_name: str = NATIVE_TYPE,
-                **modules: nn.Module) -> None:
+                config_fields: Mapping[str, Any] | None = None, **modules: nn.Module) -> None:
     """Write the given parts (``encoder=E, generator=G, ...`` or a :class:`SwapAEModel`) natively;
-    ``type_name`` is the config's ``type`` (plugins building on SwapAE may set their own)."""
+    ``type_name`` is the config's ``type`` and ``config_fields`` extra top-level config entries
+    (plugins building on SwapAE, such as TCP, store their own type and settings this way)."""
     parts: dict[str, nn.Module] = dict(model.parts()) if model is not None else {}
     for name, module in modules.items():
         if name not in PARTS:
@@ -466,6 +467,7 @@ def save_swapae(path: str | os.PathLike, model: SwapAEModel | None = None, *,
             config["source"] = dict(model.meta)
     if extra:
         config["extra"] = dict(extra)
+    config.update(config_fields or {})
     save_native(path, tensors, config)
 
 

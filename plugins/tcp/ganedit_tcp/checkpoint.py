@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch
 from torch import nn
 
-from ganedit.io.checkpoint import CheckpointError, load_native, read_native_config, save_native
+from ganedit.io.checkpoint import CheckpointError, load_native, read_native_config
 
 from ganedit_swapae.arch import EncoderArch, resolve_options
-from ganedit_swapae.checkpoint import PARTS, SwapAEModel, load_swapae, load_swapae_native, new_model
-from ganedit_swapae.discriminator import SwapAEPatchDiscriminator
-from ganedit_swapae.generator import SwapAEGenerator
+from ganedit_swapae.checkpoint import (PARTS, SwapAEModel, load_swapae, load_swapae_native, new_model,
+                                      save_swapae)
 
 from ganedit_tcp.model import ContentHead, TCPEncoder, TCPOptions
 
@@ -51,26 +49,11 @@ def new_tcp_model(options: Mapping[str, Any] | None = None, head: ContentHead | 
 
 
 def save_tcp(path: str | os.PathLike, model: TCPModel, extra: Mapping[str, Any] | None = None) -> None:
-    """Write the model's parts natively (``type: tcp``)."""
-    parts = model.parts()
-    if not parts:
+    """Write the model's parts natively: SwapAE's layout with ``type: tcp`` and the content head."""
+    if not model.parts():
         raise ValueError("nothing to save: the TCP model has no networks")
-    tensors: dict[str, torch.Tensor] = {}
-    config: dict[str, Any] = {"kind": NATIVE_KIND, "type": NATIVE_TYPE, "parts": {},
-                              "tcp": {"content_head": model.head.to_dict()}, "options": dict(model.options)}
-    for name, module in parts.items():
-        entry: dict[str, Any] = {"arch": module.arch.to_dict()}
-        if isinstance(module, SwapAEGenerator):
-            entry["noise_seed"] = module.noise_seed
-        if isinstance(module, SwapAEPatchDiscriminator):
-            entry["sampling"] = module.sampling.to_dict()
-        config["parts"][name] = entry
-        tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
-    if model.meta:
-        config["source"] = dict(model.meta)
-    if extra:
-        config["extra"] = dict(extra)
-    save_native(path, tensors, config)
+    save_swapae(path, model, extra=extra, type_name=NATIVE_TYPE,
+                config_fields={"tcp": {"content_head": model.head.to_dict()}})
 
 
 def _native_config(path: Path) -> dict[str, Any] | None:
