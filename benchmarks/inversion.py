@@ -8,7 +8,10 @@ Runs the ``invert`` task once per method on the same images and generator, with 
 * ``near_perfect``: the inverter of ``configs/near_inversion.yaml`` exactly as shipped;
 * ``--extra literal``: ``near_perfect`` with the literal global GAN term only (``global_anchor: 0``),
   to show what the anchor adds;
-* ``--extra no_noise``: ``near_perfect`` tuning the weights only (``tune_noise: false``).
+* ``--extra no_noise``: ``near_perfect`` tuning the weights only (``tune_noise: false``);
+* ``initial``: the config's nested starting inverter alone (e.g. an encoder's one pass).
+
+``--config`` and ``--images`` point it at other models, e.g. the StyleALAE encoder chain.
 
 Reports per method and image group (``real`` = off-manifold photos, ``generated`` = samples of the
 model): PSNR, SSIM, LPIPS (when its weights exist), locality_mae (seeded noise, and with the
@@ -19,6 +22,8 @@ Usage::
 
     python benchmarks/inversion.py                       # markdown table on stdout
     python benchmarks/inversion.py --threads 1 --json bench.json --extra literal no_noise
+    python benchmarks/inversion.py --config configs/alae_near_inversion.yaml \
+        --images procedural=assets/images/procedural --methods initial near_perfect
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ def method_specs(near: dict[str, Any], extra: list[str]) -> dict[str, dict[str, 
         "pti": {"type": "pti", "params": {}},
         "near_perfect": copy.deepcopy(near),
     }
+    if "initial" in near.get("params", {}):
+        specs["initial"] = copy.deepcopy(near["params"]["initial"])
     variants = {"literal": {"global_anchor": 0.0}, "no_noise": {"tune_noise": False}}
     for name in extra:
         spec = copy.deepcopy(near)
@@ -129,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", type=Path, default=CONFIG, help="near_perfect config (generator + inverter)")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     ap.add_argument("--output", type=Path, default=ROOT / "runs" / "bench_inversion")
-    ap.add_argument("--methods", nargs="*", default=None, help="subset of methods to run")
+    ap.add_argument("--methods", nargs="*", default=None,
+                    help="subset of: optimization pti near_perfect initial (and the --extra variants)")
+    ap.add_argument("--images", nargs="*", default=None, metavar="NAME=DIR",
+                    help="image groups (default: real=assets/images/real generated=assets/images/generated)")
     ap.add_argument("--extra", nargs="*", default=[], choices=["literal", "no_noise"],
                     help="near_perfect variants to add: literal GAN global term, weights-only tuning")
     ap.add_argument("--json", type=Path, default=None, help="write all numbers here")
@@ -137,15 +147,22 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     base = yaml.safe_load(args.config.read_text())
-    groups = {g: [str(p) for p in list_images(d)] for g, d in GROUPS.items() if d.is_dir()}
+    dirs = GROUPS if args.images is None else {k: Path(v) for k, v in (g.split("=", 1) for g in args.images)}
+    groups = {g: [str(p) for p in list_images(d)] for g, d in dirs.items() if d.is_dir()}
     inputs = [p for paths in groups.values() for p in paths]
     if not inputs:
-        print("no sample images under assets/images/{real,generated}", file=sys.stderr)
+        print(f"no images under {', '.join(str(d) for d in dirs.values())}", file=sys.stderr)
         return 1
     group_of = {p: g for g, paths in groups.items() for p in paths}
     specs = method_specs(base["inverter"], args.extra)
     if args.methods:
-        specs = {k: v for k, v in specs.items() if k in args.methods}
+        unknown = sorted(set(args.methods) - set(specs))
+        if unknown:
+            print(f"unknown methods {unknown}; choose from {sorted(specs)}", file=sys.stderr)
+            return 2
+        specs = {k: specs[k] for k in args.methods}
+    else:
+        specs.pop("initial", None)
 
     results, per_image = {}, {}
     started = time.time()
