@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 import ganedit
@@ -182,3 +183,24 @@ def test_config_errors(tmp_path, tiny_native, registry):
     with pytest.raises(FileNotFoundError, match="no image files match"):
         ganedit.run(_config(tiny_native, images=str(tmp_path / "none" / "*.png")), output=tmp_path / "x",
                     registry=registry, quiet=True)
+
+
+def test_shipped_encoder_near_perfect_chain(tmp_path, monkeypatch):
+    """configs/alae_near_inversion.yaml: the StyleALAE encoder seeds near_perfect on the bundled
+    model; a few tweak steps already improve on the encoder's one pass."""
+    pytest.importorskip("ganedit_inversion")
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "assets" / "models" / "stylealae_32.safetensors").is_file():
+        pytest.skip("the bundled model assets/models/stylealae_32.safetensors is absent")
+    monkeypatch.chdir(root)
+    cfg = ganedit.load_config("configs/alae_near_inversion.yaml")
+    assert cfg.params.inverter.validated.initial.type == "encoder"
+    raw = yaml.safe_load((root / "configs" / "alae_near_inversion.yaml").read_text())
+    raw.update(device="cpu", editors=[], save_generator="none",
+               inputs=["assets/images/procedural/procedural_301_302.png"])
+    raw["inverter"]["params"]["steps"] = 8
+    summary = ganedit.run(raw, output=tmp_path / "chain", quiet=True)
+    assert summary["num_ok"] == 1
+    assert summary["psnr_initial"] > 12.0            # the encoder's reconstruction (PSNR ~14.7 dB)
+    assert summary["psnr_final"] > summary["psnr_initial"] + 0.5
+    assert summary["steps"] == 8
