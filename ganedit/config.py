@@ -84,7 +84,7 @@ class ConfigError(ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-COMMON_KEYS = {"task", "seed", "device", "output", "description"}
+COMMON_KEYS = {"task", "seed", "device", "threads", "output", "description"}
 
 
 class RunConfig(BaseModel):
@@ -95,6 +95,9 @@ class RunConfig(BaseModel):
     task: str
     seed: int = Field(0, ge=0, description="global random seed")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, ge=1, description="torch CPU threads for this run (default: torch's "
+                                                         "choice, usually one per core); on a small shared "
+                                                         "machine 1 is often fastest")
     output: str | None = None
     description: str = ""
     params: Any = None  # the task's validated Params
@@ -110,6 +113,8 @@ class RunConfig(BaseModel):
     def resolved(self) -> dict[str, Any]:
         """Plain dict with all defaults, suitable for ``config.yaml`` (re-validates identically)."""
         out: dict[str, Any] = {"task": self.task, "seed": self.seed, "device": self.device}
+        if self.threads is not None:
+            out["threads"] = self.threads
         if self.output is not None:
             out["output"] = self.output
         if self.description:

@@ -175,6 +175,9 @@ def run(config: RunConfig | dict | str | os.PathLike, output: str | os.PathLike 
     out = Path(output or config.output or default_output(config))
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(config.device)
+    threads_before = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes run files
     if main_process:
         atomic_write_text(out / "config.yaml", yaml.safe_dump(config.resolved(), sort_keys=False))
@@ -186,6 +189,7 @@ def run(config: RunConfig | dict | str | os.PathLike, output: str | os.PathLike 
     try:
         summary = task.run(context) or {}
     finally:
+        torch.set_num_threads(threads_before)  # in-process callers (API, tests) keep their setting
         context.close()
         if main_process:
             report = plugins_report(registry)

@@ -10,6 +10,7 @@ import yaml
 
 import ganedit
 from ganedit.cli import main
+from ganedit.config import ConfigError
 from ganedit.io.images import load_image
 from ganedit.registry import set_registry
 from ganedit.testing import ToyPlugin, make_registry
@@ -89,3 +90,16 @@ def test_cli_run_and_plugins_listing(reg, tmp_path, capsys):
     cfg.write_text(yaml.safe_dump(bad))
     assert main(["validate", str(cfg)]) == 2
     assert "editors.0.params.psis (truncation_sweep)" in capsys.readouterr().err
+
+
+def test_threads_option(reg, tmp_path, monkeypatch):
+    """``threads:`` sets torch's CPU threads for the run only and is kept in the resolved config."""
+    calls = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real(n)))
+    before = torch.get_num_threads()
+    ganedit.run({**CONFIG, "threads": 1}, output=tmp_path / "t", quiet=True, registry=reg)
+    assert calls == [1, before] and torch.get_num_threads() == before
+    assert yaml.safe_load((tmp_path / "t" / "config.yaml").read_text())["threads"] == 1
+    with pytest.raises(ConfigError, match=r"threads.*greater than or equal to 1"):
+        ganedit.run({**CONFIG, "threads": 0}, output=tmp_path / "u", quiet=True, registry=reg)

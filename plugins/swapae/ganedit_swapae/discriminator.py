@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, FilePath
 import torch
 from torch import nn
 
@@ -41,7 +40,7 @@ class SwapAEDiscriminator(ganedit.Discriminator):
     ``forward(images [B, 3, R, R]) -> logits [B, 1]`` at the crop size ``R`` it was built for."""
 
     class Params(SwapAEOptions):
-        checkpoint: Path | None = Field(None, description="official *_checkpoint.pth or native file; "
+        checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
                                                           "none: random init from the options")
 
     kind: ClassVar[str] = "discriminator"
@@ -95,7 +94,7 @@ class SwapAEPatchDiscriminator(ganedit.Discriminator):
     """
 
     class Params(SwapAEOptions):
-        checkpoint: Path | None = Field(None, description="official *_checkpoint.pth or native file; "
+        checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
                                                           "none: random init from the options")
 
     kind: ClassVar[str] = "discriminator"

@@ -7,10 +7,9 @@ Module names follow the official ``StyleGAN2ResnetEncoder`` (``FromRGB``, ``Down
 from __future__ import annotations
 
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, FilePath
 import torch
 from torch import nn
 
@@ -35,7 +34,7 @@ class SwapAEEncoder(ganedit.Encoder):
     unpadded strided convs)."""
 
     class Params(SwapAEOptions):
-        checkpoint: Path | None = Field(None, description="official *_checkpoint.pth or native file; "
+        checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
                                                           "none: random init from the options")
 
     kind: ClassVar[str] = "encoder"

@@ -14,10 +14,9 @@ none.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
-from pydantic import Field
+from pydantic import Field, FilePath
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -113,7 +112,7 @@ class SwapAEGenerator(ganedit.Generator):
     modulates every layer; output side = structure side x ``2^len(up_channels)``."""
 
     class Params(SwapAEOptions):
-        checkpoint: Path | None = Field(None, description="official *_checkpoint.pth or native file; "
+        checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
                                                           "none: random init from the options")
 
     kind: ClassVar[str] = "generator"

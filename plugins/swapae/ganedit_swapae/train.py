@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, FilePath, model_validator
 
 import ganedit
 from ganedit.config import Slot
@@ -51,7 +51,7 @@ class SwapAETrainParams(TrainParams):
     model: SwapAEOptions = Field(default_factory=SwapAEOptions,
                                  description="architecture (official option names; unset: the official default "
                                              "or the init checkpoint's); resolution defaults to the dataset's")
-    init_checkpoint: Path | None = Field(None, description="start from this SwapAE checkpoint (native or "
+    init_checkpoint: FilePath | None = Field(None, description="start from this SwapAE checkpoint (native or "
                                          "official); parts it lacks (e.g. discriminators) start fresh")
     # optimisation
     lr: float = Field(0.002, gt=0, description="Adam learning rate (official 0.002)")

@@ -11,6 +11,7 @@ import torch
 
 import ganedit
 from ganedit.io.checkpoint import CheckpointError, read_native_config, save_native
+from ganedit.config import ConfigError
 from ganedit_swapae.checkpoint import (convert_official, is_official_checkpoint, load_official, load_swapae,
                                        read_opt_txt, save_swapae)
 
@@ -78,7 +79,8 @@ def test_opt_txt_mismatch_is_an_error(official_ckpt, tmp_path):
 def test_missing_truncated_foreign(official_ckpt, tmp_path):
     spec = lambda p: {"type": "swapae", "params": {"checkpoint": str(p)}}  # noqa: E731
     missing = tmp_path / "nope_checkpoint.pth"
-    with pytest.raises(CheckpointError, match=r"nope_checkpoint\.pth: checkpoint not found"):
+    # a missing file is a config error, named with its path, before anything is built
+    with pytest.raises(ConfigError, match=r"generator\.params\.checkpoint \(swapae\): file not found: .*nope_checkpoint\.pth"):
         ganedit.build("generator", spec(missing))
 
     truncated = tmp_path / "truncated_checkpoint.pth"

@@ -82,9 +82,11 @@ def test_swap_task_validation(tiny_path):
         validate_config(base, registry=reg)
 
 
-def test_shipped_config_validates():
-    path = repo_root() / "configs" / "swapae_swap.yaml"
-    cfg = load_config(path)
+def test_shipped_config_validates(monkeypatch):
+    if not (repo_root() / "assets" / "models" / "swapae_64.safetensors").is_file():
+        pytest.skip("the bundled model assets/models/swapae_64.safetensors is absent (see docs/models.md)")
+    monkeypatch.chdir(repo_root())
+    cfg = load_config("configs/swapae_swap.yaml")
     assert cfg.task == "swapae_swap"
     assert cfg.params.generator.validated.checkpoint == Path("assets/models/swapae_64.safetensors")
     assert [e.type for e in cfg.params.editors] == ["texture_interpolation", "region_texture"]

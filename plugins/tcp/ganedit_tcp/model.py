@@ -20,10 +20,9 @@ The classes below subclass the SwapAE plugin's classes; nothing is copied.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, FilePath
 from torch import nn
 
 from ganedit.nn import ConvLayer
@@ -99,7 +98,7 @@ class TCPEncoder(SwapAEEncoder):
     L2-normalised as in SwapAE."""
 
     class Params(TCPOptions):
-        checkpoint: Path | None = Field(None, description="TCP or SwapAE checkpoint (native or official)")
+        checkpoint: FilePath | None = Field(None, description="TCP or SwapAE checkpoint (native or official)")
 
     kind: ClassVar[str] = "encoder"
 
@@ -121,7 +120,7 @@ class TCPGenerator(SwapAEGenerator):
     """TCP generator ``G(C, S)``: the SwapAE generator (style vector or spatial style map)."""
 
     class Params(SwapAEOptions):
-        checkpoint: Path | None = Field(None, description="TCP or SwapAE checkpoint (native or official)")
+        checkpoint: FilePath | None = Field(None, description="TCP or SwapAE checkpoint (native or official)")
 
     kind: ClassVar[str] = "generator"
 
@@ -136,7 +135,7 @@ class TCPDiscriminator(SwapAEDiscriminator):
     """TCP image discriminator: SwapAE's StyleGAN2 residual D."""
 
     class Params(SwapAEOptions):
-        checkpoint: Path | None = Field(None, description="TCP or SwapAE checkpoint (native or official)")
+        checkpoint: FilePath | None = Field(None, description="TCP or SwapAE checkpoint (native or official)")
 
     @classmethod
     def from_params(cls, params: "TCPDiscriminator.Params", **context: Any) -> SwapAEDiscriminator:
@@ -149,7 +148,7 @@ class TCPPatchDiscriminator(SwapAEPatchDiscriminator):
     """TCP co-occurrence patch discriminator: SwapAE's Dpatch."""
 
     class Params(SwapAEOptions):
-        checkpoint: Path | None = Field(None, description="TCP or SwapAE checkpoint (native or official)")
+        checkpoint: FilePath | None = Field(None, description="TCP or SwapAE checkpoint (native or official)")
 
     @classmethod
     def from_params(cls, params: "TCPPatchDiscriminator.Params", **context: Any) -> SwapAEPatchDiscriminator:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, FilePath, model_validator
 from torch.func import functional_call
 
 
@@ -46,7 +46,7 @@ class TCPTrainParams(SwapAETrainParams):
     model: TCPOptions = Field(default_factory=TCPOptions,
                               description="architecture (SwapAE options + content head); unset: the init "
                                           "checkpoint's or the official default; resolution: the dataset's")
-    init_checkpoint: Path | None = Field(None, description="trained SwapAE or TCP checkpoint to fine-tune "
+    init_checkpoint: FilePath | None = Field(None, description="trained SwapAE or TCP checkpoint to fine-tune "
                                          "(recommended); none: train from scratch with a cc_start_step warm-up")
     # code consistency
     lambda_cc: float = Field(1.0, ge=0, description="weight of the code consistency loss L_CC")
