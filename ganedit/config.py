@@ -379,6 +379,37 @@ def SlotList(kind: str) -> Any:  # noqa: N802
     return Annotated[list[ComponentSpec], Kind(kind)]
 
 
+# --------------------------------------------------------------------------- checks shared by tasks
+
+
+def missing_paths(params: BaseModel, *names: str) -> list[str]:
+    """``check_params`` problems for list-of-path fields whose plain entries (not globs) do not exist."""
+    problems = []
+    for name in names:
+        for p in getattr(params, name) or []:
+            if not any(ch in str(p) for ch in "*?[") and not Path(p).exists():
+                problems.append(f"{name}: file or folder not found: {str(p)!r}")
+    return problems
+
+
+def latent_space_problems(params: BaseModel, space: str, task: str) -> list[tuple[str, str]]:
+    """``check_compatibility`` problems of a task that works in one latent ``space``: its ``encoder``
+    slot must encode into it, its ``generator`` accept it and each of its ``editors`` edit it."""
+    out = []
+    enc = getattr(params, "encoder", None)
+    if enc is not None:
+        got = enc.cls.output_space(enc.validated)
+        if got != space:
+            out.append(("encoder", f"{enc.type!r} encodes into {got!r}; {task} needs {space!r}"))
+    gen = getattr(params, "generator", None)
+    if gen is not None and space not in gen.cls.latent_spaces(gen.validated):
+        out.append(("generator", f"{gen.type!r} does not accept {space!r} latents"))
+    for i, ed in enumerate(getattr(params, "editors", None) or []):
+        if space not in ed.cls.supported_spaces(ed.validated):
+            out.append((f"editors.{i}", f"editor {ed.type!r} does not edit {space!r} latents"))
+    return out
+
+
 __all__ = [
     "Annotated",
     "ComponentSpec",
@@ -390,7 +421,9 @@ __all__ = [
     "RunConfig",
     "apply_overrides",
     "component_slots",
+    "latent_space_problems",
     "load_config",
+    "missing_paths",
     "read_yaml",
     "validate_component",
     "validate_config",

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import ganedit
+from ganedit.testing import torch_threads
 
 CHANNELS = {4: 32, 8: 32, 16: 32}
 TINY_G = {"type": "stylegan2", "params": {"checkpoint": None, "resolution": 16, "style_dim": 32, "n_mlp": 2,
@@ -18,11 +19,8 @@ TINY_D = {"type": "stylegan2", "params": {"checkpoint": None, "resolution": 16, 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """Tiny networks are fastest single-threaded, and a shared machine punishes oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ import yaml
 import ganedit
 from ganedit.config import ConfigError, load_config, validate_config
 from ganedit.io.checkpoint import safe_torch_load
+from ganedit.testing import torch_threads
 from ganedit.training import read_train_log
 
 from ganedit_stylealae.arch import ALAEArch
@@ -52,11 +53,8 @@ PROGRESSIVE = {"images_per_lod": 8, "transition_images": 6, "batch_sizes": [4, 2
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    # Tiny convolutions: thread start-up and contention cost more than they bring.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield
 
 
 def _cos_ramp(t: float) -> float:

@@ -21,6 +21,7 @@ import yaml
 import ganedit
 from ganedit.config import ConfigError, validate_config
 from ganedit.io.checkpoint import load_native, safe_torch_load
+from ganedit.testing import torch_threads
 from ganedit.training import NonFiniteLossError, read_train_log
 
 TINY = {
@@ -44,11 +45,8 @@ TINY = {
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    # Tiny convolutions: thread start-up and contention cost more than they bring.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield
 
 
 def run(out: Path, **over) -> dict:

@@ -22,7 +22,7 @@ from pydantic import Field
 
 import ganedit
 from ganedit import Latent, Params
-from ganedit.config import Slot, SlotList
+from ganedit.config import Slot, SlotList, latent_space_problems, missing_paths
 
 from ganedit_swapae.editors import EncodingContext
 
@@ -71,26 +71,12 @@ class SwapTask(ganedit.Task):
             problems.append("give structure_images or procedural.structure")
         if not params.texture_images and not proc.texture:
             problems.append("give texture_images or procedural.texture")
-        for name in ("structure_images", "texture_images"):
-            for p in getattr(params, name):
-                if not any(ch in str(p) for ch in "*?[") and not p.exists():
-                    problems.append(f"{name}: file or folder not found: {str(p)!r}")
+        problems += missing_paths(params, "structure_images", "texture_images")
         return problems
 
     @classmethod
     def check_compatibility(cls, params: Params, registry: Any) -> list[tuple[str, str]]:
-        out = []
-        enc = params.encoder
-        space = enc.cls.output_space(enc.validated)
-        if space != SPACE:
-            out.append(("encoder", f"{enc.type!r} encodes into {space!r}; swapae_swap needs {SPACE!r}"))
-        gen = params.generator
-        if SPACE not in gen.cls.latent_spaces(gen.validated):
-            out.append(("generator", f"{gen.type!r} does not accept {SPACE!r} latents"))
-        for i, ed in enumerate(params.editors):
-            if SPACE not in ed.cls.supported_spaces(ed.validated):
-                out.append((f"editors.{i}", f"editor {ed.type!r} does not edit {SPACE!r} latents"))
-        return out
+        return latent_space_problems(params, SPACE, "swapae_swap")
 
     # ------------------------------------------------------------------ inputs
     def _inputs(self, which: str, resolution: int) -> tuple[torch.Tensor, list[str], list[tuple[int, int] | None]]:

@@ -8,24 +8,10 @@ import pytest
 import torch
 
 from ganedit.testing import fixtures_dir
+from ganedit_swapae.testing import TINY_OPTIONS
 
 #: A tiny architecture for CPU tests: 32 px images, 8x8 structure codes, 32-d texture codes.
-TINY = {
-    "resolution": 32,
-    "num_downsampling_sp": 2,
-    "num_downsampling_gl": 2,
-    "encoder_capacity": 0.125,
-    "spatial_code_ch": 4,
-    "global_code_ch": 32,
-    "generator_capacity": 0.0625,
-    "discriminator_capacity": 1 / 64,
-    "discriminator_max_channels": 32,
-    "patch_pair_channels": [32, 16],
-    "patch_capacity": 0.25,
-    "patch_max_nc": 16,
-    "patch_size": 16,
-    "patch_num_crops": 2,
-}
+TINY = {"resolution": 32, **TINY_OPTIONS}
 
 
 @pytest.fixture

@@ -11,18 +11,15 @@ from torch import nn
 
 import ganedit
 from ganedit.io.checkpoint import safe_torch_load
+from ganedit.testing import torch_threads
 from ganedit.training import read_train_log
+from ganedit_swapae.testing import TINY_OPTIONS
 
 from ganedit_swapae.losses import gan_loss, r1_image, swap_pairs
 from ganedit_swapae.train import default_patch_size
 
 #: 32 px, tiny widths: a few tenths of a second per step on one CPU core.
-TINY_MODEL = {
-    "num_downsampling_sp": 2, "num_downsampling_gl": 2, "encoder_capacity": 0.125, "spatial_code_ch": 4,
-    "global_code_ch": 32, "generator_capacity": 0.0625, "discriminator_capacity": 1 / 64,
-    "discriminator_max_channels": 32, "patch_capacity": 0.25, "patch_max_nc": 16, "patch_size": 16,
-    "patch_num_crops": 2, "patch_pair_channels": [32, 16],
-}
+TINY_MODEL = dict(TINY_OPTIONS)
 
 G_LOSSES = {"G_L1", "G_GAN_rec", "G_GAN_mix", "G_mix"}
 D_LOSSES = {"D_real", "D_rec", "D_mix", "PatchD_real", "PatchD_mix", "D_R1"}
@@ -30,11 +27,8 @@ D_LOSSES = {"D_real", "D_rec", "D_mix", "PatchD_real", "PatchD_mix", "D_R1"}
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """Tiny convolutions gain nothing from threads; on a busy machine spinning threads only burn CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield
 
 
 def tiny_config(steps: int, **over) -> dict:

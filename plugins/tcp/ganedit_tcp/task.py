@@ -18,7 +18,7 @@ from pydantic import Field
 
 import ganedit
 from ganedit import Params
-from ganedit.config import Slot, SlotList
+from ganedit.config import Slot, SlotList, latent_space_problems, missing_paths
 
 from ganedit_swapae.editors import EncodingContext
 
@@ -64,25 +64,12 @@ class TCPStylizeTask(ganedit.Task):
         problems = []
         if not params.content_images and not params.procedural_content:
             problems.append("give content_images or procedural_content")
-        for name in ("content_images", "style_images"):
-            for p in getattr(params, name):
-                if not any(ch in str(p) for ch in "*?[") and not p.exists():
-                    problems.append(f"{name}: file or folder not found: {str(p)!r}")
+        problems += missing_paths(params, "content_images", "style_images")
         return problems
 
     @classmethod
     def check_compatibility(cls, params: "TCPStylizeTask.Params", registry: Any) -> list[tuple[str, str]]:
-        out = []
-        enc = params.encoder
-        if enc.cls.output_space(enc.validated) != SPACE:
-            out.append(("encoder", f"{enc.type!r} does not encode into {SPACE!r}"))
-        gen = params.generator
-        if SPACE not in gen.cls.latent_spaces(gen.validated):
-            out.append(("generator", f"{gen.type!r} does not accept {SPACE!r} latents"))
-        for i, ed in enumerate(params.editors):
-            if SPACE not in ed.cls.supported_spaces(ed.validated):
-                out.append((f"editors.{i}", f"editor {ed.type!r} does not edit {SPACE!r} latents"))
-        return out
+        return latent_space_problems(params, SPACE, "tcp_stylize")
 
     def _content(self, resolution: int) -> tuple[torch.Tensor, list[str]]:
         from ganedit.data import render

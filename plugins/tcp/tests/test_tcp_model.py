@@ -10,29 +10,24 @@ import torch
 import ganedit
 from ganedit.io.checkpoint import CheckpointError
 from ganedit.io.images import save_image
+from ganedit.testing import torch_threads
 
 from ganedit_swapae.checkpoint import new_model, save_swapae
 from ganedit_swapae.editors import EncodingContext
+from ganedit_swapae.testing import TINY_OPTIONS
 from ganedit_tcp.checkpoint import load_tcp, new_tcp_model, save_tcp
 from ganedit_tcp.losses import code_consistency_loss, content_alignment_loss, region_style_map
 from ganedit_tcp.masks import cluster_mask, random_masks, rect_mask, stroke_mask
 from ganedit_tcp.model import ContentHead, TCPEncoder
 from ganedit_tcp.region import TCPRegionEditor
 
-TINY = {
-    "resolution": 32, "num_downsampling_sp": 2, "num_downsampling_gl": 2, "encoder_capacity": 0.125,
-    "spatial_code_ch": 4, "global_code_ch": 32, "generator_capacity": 0.0625, "discriminator_capacity": 1 / 64,
-    "discriminator_max_channels": 32, "patch_capacity": 0.25, "patch_max_nc": 16, "patch_size": 16,
-    "patch_num_crops": 2, "patch_pair_channels": [32, 16],
-}
+TINY = {"resolution": 32, **TINY_OPTIONS}
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with torch_threads(1):
+        yield
 
 
 def _perturb(module: torch.nn.Module, seed: int) -> None:
