@@ -121,6 +121,8 @@ def evaluate(enc: torch.nn.Module, gen: torch.nn.Module, data: dict[str, Any], b
             "psnr": scores(region, region_truth)["psnr"],
         },
         "code_consistency": sum(cc) / n,
+        # how much B's texture code changes the output at all (0: the texture pathway is unused)
+        "texture_effect": float((swap - rec).abs().mean()),
     }
 
 
@@ -175,6 +177,8 @@ def report(results: dict[str, Any]) -> str:
     for name, r in results["models"].items():
         s = r["reconstruction"]
         lines.append(f"| {name}: reconstruction of A (vs A) | {fmt(s['l1'])} | {fmt(s['psnr'], 2)} | {fmt(s['ssim'])} |")
+    for name, r in results["models"].items():
+        lines.append(f"| {name}: texture effect, L1(swap, reconstruction of A) | {fmt(r['texture_effect'])} | | |")
     if results["models"]:
         lines += ["", "## Region editing (B's style inside A's largest shape)", "",
                   "| model | L1 inside mask | L1 outside mask | leak outside vs own rec | PSNR | code consistency L_CC |",
