@@ -7,13 +7,14 @@ Output folder: ``config.yaml`` (resolved config), ``plugins.json`` (versions of 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import random
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -31,6 +32,21 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device: 'cuda' was requested but no CUDA device is available")
     return torch.device(name)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (``None``: leave the count alone), then restore the
+    previous count, so that in-process callers (the Python API, tests) keep their setting."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def seed_everything(seed: int) -> None:
@@ -175,26 +191,23 @@ def run(config: RunConfig | dict | str | os.PathLike, output: str | os.PathLike 
     out = Path(output or config.output or default_output(config))
     out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(config.device)
-    threads_before = torch.get_num_threads()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
     main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes run files
     if main_process:
         atomic_write_text(out / "config.yaml", yaml.safe_dump(config.resolved(), sort_keys=False))
     seed_everything(config.seed)
     task_entry = registry.get("task", config.task)
-    context = RunContext(config, out, dev, registry, quiet=quiet)
-    context.used.setdefault(task_entry.dist, set()).add(f"task:{task_entry.name}")
-    task = task_entry.cls.from_params(config.params, registry=registry, device=dev)
-    try:
-        summary = task.run(context) or {}
-    finally:
-        torch.set_num_threads(threads_before)  # in-process callers (API, tests) keep their setting
-        context.close()
-        if main_process:
-            report = plugins_report(registry)
-            report["used"] = {dist: sorted(v) for dist, v in context.used.items()}
-            atomic_write_json(out / "plugins.json", report)
+    with torch_threads(config.threads):
+        context = RunContext(config, out, dev, registry, quiet=quiet)
+        context.used.setdefault(task_entry.dist, set()).add(f"task:{task_entry.name}")
+        task = task_entry.cls.from_params(config.params, registry=registry, device=dev)
+        try:
+            summary = task.run(context) or {}
+        finally:
+            context.close()
+            if main_process:
+                report = plugins_report(registry)
+                report["used"] = {dist: sorted(v) for dist, v in context.used.items()}
+                atomic_write_json(out / "plugins.json", report)
     if not context.metrics_written:
         context.write_metrics(summary)
     return summary

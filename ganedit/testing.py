@@ -8,11 +8,10 @@ Plugin authors can use these in their own test suites (in the spirit of pytest's
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -21,18 +20,7 @@ from ganedit.hookspecs import hookimpl
 from ganedit.interfaces import Generator, Params
 from ganedit.latent import Latent
 from ganedit.registry import Registry
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch CPU threads, then restore the previous count. Tiny test networks
-    are fastest on one thread, and a shared machine punishes oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+from ganedit.runner import torch_threads  # re-exported: tests pin tiny networks to one thread
 
 
 def repo_root() -> Path:
