@@ -45,24 +45,39 @@ REPO = Path(__file__).resolve().parents[1]
 # ----------------------------------------------------------------------------- data
 
 
-def make_pairs(n: int, resolution: int, seed: int) -> dict[str, Any]:
-    """``n`` held-out (A, B) pairs: images, truths and the largest-shape masks of A's layouts."""
-    from ganedit.data import ProceduralDataset, structure_labels
+def make_pairs(n: int, resolution: int, seed: int, patterns: tuple[str, ...] | None = None,
+               shape_labels: str = "order", well_posed: bool = True) -> dict[str, Any]:
+    """``n`` held-out (A, B) pairs: images, truths and the largest-shape masks of A's layouts.
 
-    ds = ProceduralDataset(resolution, length=2 * n, seed=seed)
-    a_idx, b_idx = list(range(0, 2 * n, 2)), list(range(1, 2 * n, 2))
-    fa = [ds.factors(i) for i in a_idx]
-    fb = [ds.factors(i) for i in b_idx]
+    ``patterns`` / ``shape_labels`` draw the images like the model's training data. With
+    ``well_posed``, a pair is kept only if every texture slot of A's layout is visible in B:
+    otherwise the truth paints some of A's regions with a texture that B never shows, which no
+    swap can know. Candidates are taken in dataset order, so the pairs are a fixed function of
+    the arguments."""
+    from ganedit.data import PATTERNS, ProceduralDataset
+
+    ds = ProceduralDataset(resolution, length=1 << 30, seed=seed, patterns=patterns or PATTERNS,
+                           shape_labels=shape_labels)  # type: ignore[arg-type]
+    fa: list[tuple[int, int]] = []
+    fb: list[tuple[int, int]] = []
     masks = []
-    for s, _ in fa:
-        labels = structure_labels(s, resolution)
-        k = max(range(2, 5), key=lambda lab: int((labels == lab).sum()))
-        masks.append((labels == k).float()[None])
+    i = 0
+    while len(fa) < n:
+        (sa, ta), (sb, tb) = ds.factors(i), ds.factors(i + 1)
+        i += 2
+        labels_a, labels_b = ds.labels(sa), ds.labels(sb)
+        if well_posed and not set(labels_a.unique().tolist()) <= set(labels_b.unique().tolist()):
+            continue
+        k = max(range(2, 5), key=lambda lab: int((labels_a == lab).sum()))
+        masks.append((labels_a == k).float()[None])
+        fa.append((sa, ta))
+        fb.append((sb, tb))
     return {
-        "A": torch.stack([ds[i] for i in a_idx]),
-        "B": torch.stack([ds[i] for i in b_idx]),
+        "A": torch.stack([ds.render(*f) for f in fa]),
+        "B": torch.stack([ds.render(*f) for f in fb]),
         "truth": torch.stack([ds.render(sa, tb) for (sa, _), (_, tb) in zip(fa, fb)]),
         "mask": torch.stack(masks),
+        "candidates": i // 2,
     }
 
 
@@ -166,7 +181,10 @@ def fmt(v: float, nd: int = 3) -> str:
 
 
 def report(results: dict[str, Any]) -> str:
-    lines = [f"## Swap accuracy on {results['pairs']} held-out procedural pairs ({results['resolution']} px)", "",
+    kept = (f"well-posed: kept {results['pairs']} of the first {results['candidates']} candidate pairs"
+            if results["well_posed"] else "all pairs")
+    lines = [f"## Swap accuracy on {results['pairs']} held-out procedural pairs ({results['resolution']} px, "
+             f"patterns: {', '.join(results['patterns'])}; shape labels: {results['shape_labels']}; {kept})", "",
              "| output | L1 vs truth | PSNR | SSIM |", "|---|---|---|---|"]
     base = results["baselines"]
     lines.append(f"| baseline: output A | {fmt(base['A']['l1'])} | {fmt(base['A']['psnr'], 2)} | {fmt(base['A']['ssim'])} |")
@@ -198,12 +216,21 @@ def report(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ganedit_swapae import BUNDLED_DRAWING
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--swapae", type=Path, default=REPO / "assets/models/swapae_64.safetensors")
     parser.add_argument("--tcp", type=Path, default=REPO / "assets/models/tcp_64.safetensors")
     parser.add_argument("--pairs", type=int, default=64, help="held-out (A, B) pairs")
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1, help="procedural dataset seed (training uses 0)")
+    parser.add_argument("--patterns", default=",".join(BUNDLED_DRAWING["patterns"]),
+                        help="comma-separated texture patterns of the pairs (the bundled models' training data; "
+                             "'all' for every pattern)")
+    parser.add_argument("--shape-labels", choices=("order", "kind"), default=BUNDLED_DRAWING["shape_labels"],
+                        help="texture slot of a shape (the bundled models' training data: kind)")
+    parser.add_argument("--all-pairs", action="store_true",
+                        help="keep pairs where B does not show every texture A's layout needs")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--train-steps", type=int, default=6)
     parser.add_argument("--train-batch", type=int, default=8)
@@ -213,9 +240,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    data = make_pairs(args.pairs, args.resolution, args.seed)
+    from ganedit.data import PATTERNS, check_patterns
+
+    patterns = PATTERNS if args.patterns == "all" else check_patterns(args.patterns.split(","))
+    data = make_pairs(args.pairs, args.resolution, args.seed, patterns, args.shape_labels, not args.all_pairs)
     results: dict[str, Any] = {
         "pairs": args.pairs, "resolution": args.resolution, "seed": args.seed, "threads": args.threads,
+        "patterns": list(patterns), "shape_labels": args.shape_labels, "well_posed": not args.all_pairs,
+        "candidates": data["candidates"],
         "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
         "baselines": {"A": scores(data["A"], data["truth"]), "B": scores(data["B"], data["truth"])},
         "models": {}, "speed": {}, "notes": [],

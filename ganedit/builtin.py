@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-from pydantic import DirectoryPath, Field
+from pydantic import DirectoryPath, Field, field_validator
 
 from ganedit import data as _data
 from ganedit.config import Slot, SlotList
@@ -21,18 +21,41 @@ from ganedit.metrics import LPIPS
 
 
 # ----------------------------------------------------------------------------- datasets
+class ProceduralDrawing(Params):
+    """How procedural images are drawn (``ganedit.data.render``); shared by every config that
+    renders them, so inputs and ground truths are drawn like a model's training data."""
+
+    supersample: int = Field(2, ge=1, le=8, description="anti-aliasing factor")
+    patterns: list[Literal[_data.PATTERNS]] = Field(  # type: ignore[valid-type]
+        list(_data.PATTERNS), min_length=1, description="texture patterns drawn from (a subset is an easier dataset)")
+    shape_labels: _data.ShapeLabels = Field(
+        "order", description="texture slot of a shape: 'order' (drawing order, invisible) or 'kind' "
+                             "(ellipse/rectangle/triangle, visible: swaps have a well-defined truth)")
+
+    @field_validator("patterns")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        _data.check_patterns(v)
+        return v
+
+    def render(self, structure_seed: int, texture_seed: int, resolution: int) -> torch.Tensor:
+        """The image ``[3, R, R]`` with these factors."""
+        return _data.render(structure_seed, texture_seed, resolution, self.supersample, self.patterns,
+                            self.shape_labels)
+
+
 class ProceduralImages(_data.ProceduralDataset, Dataset):
     """Procedural shapes-and-textures images with known structure/texture factors (no download)."""
 
-    class Params(Params):
+    class Params(ProceduralDrawing):
         resolution: int = Field(64, ge=8, le=1024, description="image side in pixels")
         length: int = Field(10000, ge=1, description="number of distinct images")
         seed: int = Field(0, ge=0, description="dataset seed (image i is a fixed function of seed, i)")
-        supersample: int = Field(2, ge=1, le=8, description="anti-aliasing factor")
 
     @classmethod
     def from_params(cls, params: "ProceduralImages.Params", **_: Any) -> "ProceduralImages":
-        return cls(params.resolution, params.length, params.seed, params.supersample)
+        return cls(params.resolution, params.length, params.seed, params.supersample, params.patterns,
+                   params.shape_labels)
 
 
 class ImageFolder(_data.ImageFolderDataset, Dataset):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,8 @@ from ganedit.io.images import IMAGE_EXTENSIONS, ResizePolicy, load_image, list_i
 
 MAX_REGIONS = 5
 PATTERNS = ("flat", "stripes", "checks", "dots", "waves", "gradient")
+SHAPE_LABELS = ("order", "kind")
+ShapeLabels = Literal["order", "kind"]
 
 
 def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -31,8 +34,16 @@ def _rng(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) & 0x7FFF_FFFF_FFFF_FFFF)
 
 
-def structure_labels(structure_seed: int, resolution: int) -> torch.Tensor:
-    """Label map ``[H, W]`` (int64, values 0..4) of one layout."""
+def structure_labels(structure_seed: int, resolution: int, shape_labels: ShapeLabels = "order") -> torch.Tensor:
+    """Label map ``[H, W]`` (int64, values 0..4) of one layout.
+
+    Labels 0/1 are the background above/below the horizon. ``shape_labels`` says which texture slot
+    a shape gets: ``"order"``, 2 + its drawing order (invisible in the image, so when a layout has
+    several shapes, which texture of another image belongs to which shape cannot be seen);
+    ``"kind"``, 2 + its kind (ellipse, rectangle, triangle), a visible class like "tree" or "house",
+    which makes the ground truth of a swap well defined. Both draw the same shapes."""
+    if shape_labels not in SHAPE_LABELS:
+        raise ValueError(f"shape_labels must be one of {', '.join(SHAPE_LABELS)}; got {shape_labels!r}")
     g = _rng(structure_seed * 2 + 1)
     r = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
     n = resolution
@@ -56,12 +67,25 @@ def structure_labels(structure_seed: int, resolution: int) -> torch.Tensor:
             mask = (u.abs() <= sx) & (v.abs() <= sy)
         else:  # triangle
             mask = (v >= -sy) & (v <= sy) & (u.abs() <= sx * (sy - v) / (2 * sy))
-        labels = torch.where(mask, torch.full_like(labels, 2 + i), labels)
+        labels = torch.where(mask, torch.full_like(labels, 2 + (kind if shape_labels == "kind" else i)), labels)
     return labels
 
 
-def texture_params(texture_seed: int) -> list[dict[str, torch.Tensor | int]]:
-    """Per-region texture descriptions (colours, pattern, frequency, orientation)."""
+def check_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
+    """``patterns`` as a tuple, or a ValueError naming the unknown ones."""
+    patterns = tuple(patterns)
+    unknown = [p for p in patterns if p not in PATTERNS]
+    if not patterns or unknown or len(set(patterns)) != len(patterns):
+        raise ValueError(f"patterns must be distinct names from {', '.join(PATTERNS)}; got {list(patterns)}")
+    return patterns
+
+
+def texture_params(texture_seed: int, patterns: Sequence[str] = PATTERNS) -> list[dict[str, torch.Tensor | int]]:
+    """Per-region texture descriptions (colours, pattern, frequency, orientation).
+
+    ``patterns`` restricts the pattern family (an easier dataset); the other draws are made either
+    way, so a texture seed keeps its colours whatever the family."""
+    patterns = check_patterns(patterns)
     g = _rng(texture_seed * 2 + 2)
     r = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
     out = []
@@ -72,7 +96,7 @@ def texture_params(texture_seed: int) -> list[dict[str, torch.Tensor | int]]:
         c2 = _hsv_to_rgb((hue + 0.35 + 0.3 * r(1)) % 1.0, 0.3 + 0.6 * r(1), 0.15 + 0.5 * r(1))[0]
         out.append({
             "c1": c1, "c2": c2,
-            "pattern": int(r(1).item() * len(PATTERNS)),
+            "pattern": PATTERNS.index(patterns[int(r(1).item() * len(patterns))]),
             "freq": 2 + 5 * r(1),
             "angle": r(1) * math.pi,
             "phase": r(1) * 2 * math.pi,
@@ -100,12 +124,13 @@ def _pattern(p: dict, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
     return (u - u.min()) / (u.max() - u.min() + 1e-8)  # gradient
 
 
-def paint(labels: torch.Tensor, texture_seed: int, supersample: int = 1) -> torch.Tensor:
+def paint(labels: torch.Tensor, texture_seed: int, supersample: int = 1,
+          patterns: Sequence[str] = PATTERNS) -> torch.Tensor:
     """Paint a label map ``[H, W]`` with a texture set; returns ``[3, H, W]`` in [-1, 1]."""
     n_h, n_w = labels.shape
     ys, xs = torch.meshgrid(torch.linspace(0, 1, n_h), torch.linspace(0, 1, n_w), indexing="ij")
     img = torch.zeros(3, n_h, n_w)
-    for k, p in enumerate(texture_params(texture_seed)):
+    for k, p in enumerate(texture_params(texture_seed, patterns)):
         mask = labels == k
         if not bool(mask.any()):
             continue
@@ -118,10 +143,14 @@ def paint(labels: torch.Tensor, texture_seed: int, supersample: int = 1) -> torc
     return img
 
 
-def render(structure_seed: int, texture_seed: int, resolution: int, supersample: int = 2) -> torch.Tensor:
-    """One procedural image ``[3, R, R]`` in [-1, 1] from independent structure/texture seeds."""
-    labels = structure_labels(structure_seed, resolution * supersample)
-    return paint(labels, texture_seed, supersample)
+def render(structure_seed: int, texture_seed: int, resolution: int, supersample: int = 2,
+           patterns: Sequence[str] = PATTERNS, shape_labels: ShapeLabels = "order") -> torch.Tensor:
+    """One procedural image ``[3, R, R]`` in [-1, 1] from independent structure/texture seeds.
+
+    ``patterns``: the texture patterns drawn from (default: all of :data:`PATTERNS`);
+    ``shape_labels``: see :func:`structure_labels`."""
+    labels = structure_labels(structure_seed, resolution * supersample, shape_labels)
+    return paint(labels, texture_seed, supersample, patterns)
 
 
 class ImageFolderDataset(torch.utils.data.Dataset):
@@ -151,11 +180,16 @@ class ImageFolderDataset(torch.utils.data.Dataset):
 class ProceduralDataset(torch.utils.data.Dataset):
     """``length`` procedural images; image ``i`` has structure and texture seeds derived from ``seed``."""
 
-    def __init__(self, resolution: int, length: int = 10000, seed: int = 0, supersample: int = 2):
+    def __init__(self, resolution: int, length: int = 10000, seed: int = 0, supersample: int = 2,
+                 patterns: Sequence[str] = PATTERNS, shape_labels: ShapeLabels = "order"):
         self.resolution = resolution
         self.length = length
         self.seed = seed
         self.supersample = supersample
+        self.patterns = check_patterns(patterns)
+        if shape_labels not in SHAPE_LABELS:
+            raise ValueError(f"shape_labels must be one of {', '.join(SHAPE_LABELS)}; got {shape_labels!r}")
+        self.shape_labels = shape_labels
 
     def __len__(self) -> int:
         return self.length
@@ -169,7 +203,13 @@ class ProceduralDataset(torch.utils.data.Dataset):
         if not 0 <= index < self.length:
             raise IndexError(index)
         s, t = self.factors(index)
-        return render(s, t, self.resolution, self.supersample)
+        return self.render(s, t)
 
     def render(self, structure_seed: int, texture_seed: int) -> torch.Tensor:
-        return render(structure_seed, texture_seed, self.resolution, self.supersample)
+        """The image with these factors, drawn like this dataset's images."""
+        return render(structure_seed, texture_seed, self.resolution, self.supersample, self.patterns,
+                      self.shape_labels)
+
+    def labels(self, structure_seed: int) -> torch.Tensor:
+        """Texture-slot label map ``[R, R]`` of a layout (at the image resolution)."""
+        return structure_labels(structure_seed, self.resolution, self.shape_labels)

@@ -22,6 +22,7 @@ from pydantic import Field
 
 import ganedit
 from ganedit import Latent, Params
+from ganedit.builtin import ProceduralDrawing
 from ganedit.config import Slot, SlotList, latent_space_problems, missing_paths
 
 from ganedit_swapae.editors import EncodingContext
@@ -29,12 +30,12 @@ from ganedit_swapae.editors import EncodingContext
 SPACE = "structure_texture"
 
 
-class ProceduralInputs(Params):
-    """Procedural images as ``[structure_seed, texture_seed]`` pairs (``ganedit.data.render``)."""
+class ProceduralInputs(ProceduralDrawing):
+    """Procedural images as ``[structure_seed, texture_seed]`` pairs, drawn as the drawing options
+    say (set them like the model's training dataset)."""
 
     structure: list[tuple[int, int]] = Field(default_factory=list, description="structure inputs")
     texture: list[tuple[int, int]] = Field(default_factory=list, description="texture references")
-    supersample: int = Field(2, ge=1, le=4, description="anti-aliasing of the renderer")
 
 
 class SwapTask(ganedit.Task):
@@ -80,7 +81,6 @@ class SwapTask(ganedit.Task):
 
     # ------------------------------------------------------------------ inputs
     def _inputs(self, which: str, resolution: int) -> tuple[torch.Tensor, list[str], list[tuple[int, int] | None]]:
-        from ganedit.data import render
         from ganedit.io.images import list_images, load_image
 
         images, names, factors = [], [], []
@@ -90,7 +90,7 @@ class SwapTask(ganedit.Task):
             factors.append(None)
         proc = self.params.procedural
         for s, t in (getattr(proc, which) if proc is not None else []):
-            images.append(render(s, t, resolution, proc.supersample))
+            images.append(proc.render(s, t, resolution))
             names.append(f"proc_s{s}_t{t}")
             factors.append((s, t))
         if not images:
@@ -144,8 +144,8 @@ class SwapTask(ganedit.Task):
             "num_structure": n, "num_texture": m, "resolution": res,
             "reconstruction_psnr": float(rec_psnr.mean()), "reconstruction_ssim": float(rec_ssim.mean()),
         }
-        supersample = p.procedural.supersample if p.procedural is not None else 2
-        gt_scores = self._ground_truth_scores(swaps, s_names, t_names, s_fac, t_fac, res, supersample, records)
+        drawing = p.procedural or ProceduralInputs()
+        gt_scores = self._ground_truth_scores(swaps, s_names, t_names, s_fac, t_fac, res, drawing, records)
         if gt_scores:
             summary["swap_psnr_vs_truth"] = sum(gt_scores) / len(gt_scores)
 
@@ -172,9 +172,8 @@ class SwapTask(ganedit.Task):
     @staticmethod
     def _ground_truth_scores(swaps: torch.Tensor, s_names: Sequence[str], t_names: Sequence[str],
                              s_fac: Sequence[tuple[int, int] | None], t_fac: Sequence[tuple[int, int] | None],
-                             res: int, supersample: int, records: list[dict[str, Any]]) -> list[float]:
+                             res: int, drawing: ProceduralDrawing, records: list[dict[str, Any]]) -> list[float]:
         """PSNR of each procedural swap against ``render(A.structure_seed, B.texture_seed)``."""
-        from ganedit.data import render
         from ganedit.metrics import psnr
 
         scores = []
@@ -182,7 +181,7 @@ class SwapTask(ganedit.Task):
             for j, tf in enumerate(t_fac):
                 if sf is None or tf is None:
                     continue
-                truth = render(sf[0], tf[1], res, supersample)[None]
+                truth = drawing.render(sf[0], tf[1], res)[None]
                 score = float(psnr(swaps[i, j][None], truth)[0])
                 scores.append(score)
                 records.append({"name": f"{s_names[i]}__{t_names[j]}", "kind": "swap", "psnr_vs_truth": score})

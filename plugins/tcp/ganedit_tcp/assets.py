@@ -3,8 +3,9 @@
 ``python -m ganedit_tcp.assets assets/images/tcp`` writes (64 px, procedural, so the factors are
 known):
 
-* ``content/content_<k>.png``: content images (``ganedit.data.render``, seeds in :data:`CONTENT`);
-* ``style/style_<k>.png``: style references (:data:`STYLE`);
+* ``content/content_<k>.png``: content images (``ganedit.data.render``, seeds in :data:`CONTENT`,
+  drawn like the bundled models' training data, ``ganedit_swapae.BUNDLED_DRAWING``);
+* ``style/style_<k>.png``: style references (:data:`STYLE`, drawn the same way);
 * ``masks/``: ``left.png``, ``center.png``, ``stroke.png`` (a seeded free-form stroke mask) and
   ``content_0_shape.png`` (the largest shape of ``content_0``'s layout: a region that follows the
   image content);
@@ -22,6 +23,7 @@ import torch
 from ganedit.data import render, structure_labels
 from ganedit.io.images import save_image
 
+from ganedit_swapae import BUNDLED_DRAWING
 from ganedit_tcp.masks import stroke_mask
 
 RESOLUTION = 64
@@ -47,16 +49,16 @@ def write_assets(folder: str | Path) -> list[Path]:
     root = Path(folder)
     out: list[Path] = []
     for k, (s, t) in enumerate(CONTENT):
-        out.append(save_image(root / "content" / f"content_{k}.png", render(s, t, RESOLUTION)))
+        out.append(save_image(root / "content" / f"content_{k}.png", render(s, t, RESOLUTION, **BUNDLED_DRAWING)))
     for k, (s, t) in enumerate(STYLE):
-        out.append(save_image(root / "style" / f"style_{k}.png", render(s, t, RESOLUTION)))
+        out.append(save_image(root / "style" / f"style_{k}.png", render(s, t, RESOLUTION, **BUNDLED_DRAWING)))
     n = RESOLUTION
     left = torch.zeros(1, n, n)
     left[..., : n // 2] = 1
     center = torch.zeros(1, n, n)
     center[:, n // 4: n - n // 4, n // 4: n - n // 4] = 1
     stroke = stroke_mask((n, n), (0.25, 0.35), torch.Generator().manual_seed(2021))
-    labels = structure_labels(CONTENT[0][0], n)
+    labels = structure_labels(CONTENT[0][0], n, BUNDLED_DRAWING["shape_labels"])
     largest = max(range(2, 5), key=lambda k: int((labels == k).sum()))
     shape = (labels == largest).float()[None]
     for name, m in (("left", left), ("center", center), ("stroke", stroke), ("content_0_shape", shape)):

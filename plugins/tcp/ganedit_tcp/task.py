@@ -18,6 +18,7 @@ from pydantic import Field
 
 import ganedit
 from ganedit import Params
+from ganedit.builtin import ProceduralDrawing
 from ganedit.config import Slot, SlotList, latent_space_problems, missing_paths
 
 from ganedit_swapae.editors import EncodingContext
@@ -44,6 +45,8 @@ class TCPStylizeTask(ganedit.Task):
         content_images: list[Path] = Field(default_factory=list, description="files, folders or globs")
         procedural_content: list[tuple[int, int]] = Field(
             default_factory=list, description="procedural content images as [structure_seed, texture_seed]")
+        procedural_drawing: ProceduralDrawing = Field(
+            default_factory=ProceduralDrawing, description="how procedural_content is drawn (as the model's data)")
         style_images: list[Path] = Field(default_factory=list, description="style references (style_index)")
         editors: SlotList("editor") = Field(min_length=1, description="tcp_region (or other) editors")  # type: ignore[valid-type]
         resolution: int | None = Field(None, ge=8, description="input size (default: the generator's)")
@@ -72,7 +75,6 @@ class TCPStylizeTask(ganedit.Task):
         return latent_space_problems(params, SPACE, "tcp_stylize")
 
     def _content(self, resolution: int) -> tuple[torch.Tensor, list[str]]:
-        from ganedit.data import render
         from ganedit.io.images import list_images, load_image
 
         images, names = [], []
@@ -80,7 +82,7 @@ class TCPStylizeTask(ganedit.Task):
             images.append(load_image(path, resolution))
             names.append(path.stem)
         for s, t in self.params.procedural_content:
-            images.append(render(s, t, resolution))
+            images.append(self.params.procedural_drawing.render(s, t, resolution))
             names.append(f"proc_s{s}_t{t}")
         if not images:
             raise ValueError("tcp_stylize: no content images found")

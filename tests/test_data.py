@@ -1,0 +1,74 @@
+"""The procedural dataset: known factors, drawing options, clear errors."""
+
+import pytest
+import torch
+
+import ganedit
+from ganedit.data import PATTERNS, ProceduralDataset, render, structure_labels, texture_params
+
+
+def test_render_is_deterministic_and_in_range():
+    a, b = render(3, 4, 32), render(3, 4, 32)
+    assert a.shape == (3, 32, 32) and torch.equal(a, b)
+    assert a.min() >= -1 and a.max() <= 1
+
+
+def test_texture_seed_changes_colours_not_layout():
+    labels = structure_labels(3, 32)
+    a, b = render(3, 4, 32, supersample=1), render(3, 5, 32, supersample=1)
+    assert (a - b).abs().mean() > 0.05
+    # with flat textures every region is a single colour, whatever the texture seed
+    for t in (4, 5):
+        flat = render(3, t, 32, supersample=1, patterns=["flat"])
+        for k in labels.unique():
+            region = flat[:, labels == k]
+            assert float(region.std(1).max()) < 1e-6
+
+
+def test_default_drawing_is_all_patterns_in_drawing_order():
+    assert torch.equal(render(7, 8, 32), render(7, 8, 32, 2, PATTERNS, "order"))
+
+
+def test_pattern_subset_keeps_colours():
+    # the other draws are made either way, so a texture seed keeps its colours in any family
+    full, flat = texture_params(12), texture_params(12, ["flat", "gradient"])
+    for f, g in zip(full, flat):
+        assert torch.equal(f["c1"], g["c1"]) and torch.equal(f["c2"], g["c2"])
+        assert PATTERNS[g["pattern"]] in ("flat", "gradient")
+
+
+def test_kind_labels_draw_the_same_shapes():
+    for seed in range(8):
+        order, kind = structure_labels(seed, 48, "order"), structure_labels(seed, 48, "kind")
+        assert torch.equal(order < 2, kind < 2) and torch.equal(order[order < 2], kind[kind < 2])
+        assert set(kind[kind >= 2].unique().tolist()) <= {2, 3, 4}
+    # a layout with two shapes of different kinds: "order" and "kind" name them differently somewhere
+    assert any(not torch.equal(structure_labels(s, 48, "order"), structure_labels(s, 48, "kind")) for s in range(8))
+
+
+def test_dataset_renders_with_its_drawing():
+    ds = ProceduralDataset(32, 4, seed=2, patterns=("flat", "gradient"), shape_labels="kind")
+    s, t = ds.factors(1)
+    assert torch.equal(ds[1], render(s, t, 32, 2, ("flat", "gradient"), "kind"))
+    assert torch.equal(ds.labels(s), structure_labels(s, 32, "kind"))
+
+
+@pytest.mark.parametrize("patterns", [[], ["flat", "flat"], ["plaid"]])
+def test_bad_patterns_are_refused(patterns):
+    with pytest.raises(ValueError, match="patterns"):
+        render(1, 2, 16, patterns=patterns)
+
+
+def test_bad_shape_labels_are_refused():
+    with pytest.raises(ValueError, match="shape_labels"):
+        structure_labels(1, 16, "colour")  # type: ignore[arg-type]
+
+
+def test_dataset_config_errors_name_the_path():
+    for params, where in (({"patterns": ["plaid"]}, "patterns"), ({"patterns": ["flat", "flat"]}, "patterns"),
+                          ({"shape_labels": "size"}, "shape_labels")):
+        with pytest.raises(Exception, match=rf"dataset\.params\.{where}"):
+            ganedit.build("dataset", {"type": "procedural", "params": params})
+    ds = ganedit.build("dataset", {"type": "procedural", "params": {
+        "resolution": 16, "length": 2, "patterns": ["flat"], "shape_labels": "kind"}})
+    assert ds.patterns == ("flat",) and ds.shape_labels == "kind"
