@@ -247,3 +247,29 @@ def test_tcp_stylize_task_runs_editors_on_content_images(tmp_path: Path, tiny_tc
 
     with pytest.raises(ConfigError, match="missing.png"):
         ganedit.run(bad, output=tmp_path / "bad", quiet=True)
+
+
+def test_shipped_region_config_runs_on_the_bundled_model(monkeypatch, tmp_path: Path):
+    """``configs/tcp_region.yaml`` as shipped: every editor writes its grid; with ``composite: input``
+    the content image's pixels are kept outside the masks; stylization changes the inside more."""
+    from ganedit.io.images import load_image
+    from ganedit.testing import repo_root
+
+    root = repo_root()
+    if not (root / "assets" / "models" / "tcp_64.safetensors").is_file():
+        pytest.skip("the bundled model assets/models/tcp_64.safetensors is absent (see docs/models.md)")
+    monkeypatch.chdir(root)
+    out = tmp_path / "run"
+    summary = ganedit.run("configs/tcp_region.yaml", output=out, device="cpu", quiet=True)
+    assert summary["num_content"] == 4 and len(summary["editors"]) == 3
+    images = out / "images"
+    content = load_image(root / "assets/images/tcp/content/content_0.png")
+    masks = [load_image(root / f"assets/images/tcp/masks/{m}.png")[:1] > 0 for m in ("left", "center", "stroke")]
+    outside = ~(masks[0] | masks[1])
+    composed = load_image(next((images / "1_tcp_region").glob("00_*/tcp_region.png")))
+    assert (composed - content)[:, outside[0]].abs().max() < 2.5 / 255 * 2
+    stroked = load_image(next((images / "0_tcp_region").glob("00_*/tcp_region.png")))
+    stroke = masks[2][0]
+    assert (stroked - content)[:, stroke].abs().mean() > (stroked - content)[:, ~stroke].abs().mean()
+    for k in range(3):
+        assert (images / f"{k}_tcp_region" / "grid.png").is_file()
