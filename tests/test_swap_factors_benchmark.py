@@ -1,0 +1,40 @@
+"""The swap benchmark's pair selection and structure measure (benchmarks/swap_factors.py)."""
+
+import importlib.util
+
+import torch
+
+from ganedit.data import ProceduralDataset
+from ganedit.testing import repo_root
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("swap_factors", repo_root() / "benchmarks" / "swap_factors.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_pairs_are_well_posed_and_truths_are_factor_swaps():
+    sf = _module()
+    data = sf.make_pairs(6, 32, 3, ("flat", "gradient"), "kind")
+    ds = ProceduralDataset(32, 1, seed=3, patterns=("flat", "gradient"), shape_labels="kind")
+    assert data["A"].shape == data["truth"].shape == (6, 3, 32, 32) and data["candidates"] >= 6
+    kept = 0
+    for i in range(data["candidates"]):
+        (sa, _), (sb, tb) = ds.factors(2 * i), ds.factors(2 * i + 1)
+        if set(ds.labels(sa).unique().tolist()) <= set(ds.labels(sb).unique().tolist()):
+            assert torch.equal(data["truth"][kept], ds.render(sa, tb))
+            kept += 1
+    assert kept == 6
+    everything = sf.make_pairs(6, 32, 3, ("flat", "gradient"), "kind", well_posed=False)
+    assert everything["candidates"] == 6
+
+
+def test_layout_misfit_sees_structure_not_colour():
+    sf = _module()
+    data = sf.make_pairs(8, 32, 1, ("flat",), "kind")
+    truth = sf.layout_misfit(data["truth"], data["layout"])
+    assert truth < 0.2  # flat regions: only anti-aliased edges are unexplained
+    assert abs(sf.layout_misfit(data["A"], data["layout"]) - truth) < 0.1  # other colours, same layout
+    assert sf.layout_misfit(data["B"], data["layout"]) > truth + 0.2  # other layout
