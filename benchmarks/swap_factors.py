@@ -95,8 +95,8 @@ def scores(x: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
 def layout_misfit(x: torch.Tensor, layout: torch.Tensor) -> float:
     """How badly A's layout explains ``x`` regardless of colours: the fraction of each image's pixel
     variance left within A's regions (1 - R^2 of per-region means), averaged over images. Texture
-    independent, so it measures the structure of a swap (the truth itself scores above 0 only
-    through gradients)."""
+    independent, so it measures the structure of a swap (gradients and anti-aliased edges keep the
+    truth itself above 0)."""
     out = []
     for img, lab in zip(x, layout):
         flat, ids = img.flatten(1), lab.flatten()

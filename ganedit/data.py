@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal, Sequence, get_args
 
 import torch
 import torch.nn.functional as F
@@ -21,8 +21,8 @@ from ganedit.io.images import IMAGE_EXTENSIONS, ResizePolicy, load_image, list_i
 
 MAX_REGIONS = 5
 PATTERNS = ("flat", "stripes", "checks", "dots", "waves", "gradient")
-SHAPE_LABELS = ("order", "kind")
 ShapeLabels = Literal["order", "kind"]
+SHAPE_LABELS: tuple[str, ...] = get_args(ShapeLabels)
 
 
 def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -34,6 +34,13 @@ def _rng(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) & 0x7FFF_FFFF_FFFF_FFFF)
 
 
+def check_shape_labels(shape_labels: str) -> ShapeLabels:
+    """``shape_labels`` itself, or a ValueError listing the allowed values."""
+    if shape_labels not in SHAPE_LABELS:
+        raise ValueError(f"shape_labels must be one of {', '.join(SHAPE_LABELS)}; got {shape_labels!r}")
+    return shape_labels  # type: ignore[return-value]
+
+
 def structure_labels(structure_seed: int, resolution: int, shape_labels: ShapeLabels = "order") -> torch.Tensor:
     """Label map ``[H, W]`` (int64, values 0..4) of one layout.
 
@@ -42,8 +49,7 @@ def structure_labels(structure_seed: int, resolution: int, shape_labels: ShapeLa
     several shapes, which texture of another image belongs to which shape cannot be seen);
     ``"kind"``, 2 + its kind (ellipse, rectangle, triangle), a visible class like "tree" or "house",
     which makes the ground truth of a swap well defined. Both draw the same shapes."""
-    if shape_labels not in SHAPE_LABELS:
-        raise ValueError(f"shape_labels must be one of {', '.join(SHAPE_LABELS)}; got {shape_labels!r}")
+    check_shape_labels(shape_labels)
     g = _rng(structure_seed * 2 + 1)
     r = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
     n = resolution
@@ -187,9 +193,7 @@ class ProceduralDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.supersample = supersample
         self.patterns = check_patterns(patterns)
-        if shape_labels not in SHAPE_LABELS:
-            raise ValueError(f"shape_labels must be one of {', '.join(SHAPE_LABELS)}; got {shape_labels!r}")
-        self.shape_labels = shape_labels
+        self.shape_labels = check_shape_labels(shape_labels)
 
     def __len__(self) -> int:
         return self.length

@@ -99,16 +99,16 @@ def test_shipped_config_runs_on_the_bundled_model(monkeypatch, tmp_path):
         pytest.skip("the bundled model assets/models/swapae_64.safetensors is absent (see docs/models.md)")
     from ganedit.metrics import psnr
     from ganedit_swapae import BUNDLED_DRAWING
-    from ganedit.data import render
 
     monkeypatch.chdir(repo_root())
     out = tmp_path / "run"
     summary = ganedit.run("configs/swapae_swap.yaml", output=out, device="cpu", quiet=True)
     assert summary["num_structure"] == 4 and summary["num_texture"] == 3 and summary["resolution"] == 64
     assert summary["reconstruction_psnr"] > 17.0
-    cfg = load_config("configs/swapae_swap.yaml").params.procedural
-    output_a = [float(psnr(render(s, ts, 64, **BUNDLED_DRAWING)[None], render(s, tt, 64, **BUNDLED_DRAWING)[None])[0])
-                for s, ts in cfg.structure for _, tt in cfg.texture]
+    proc = load_config("configs/swapae_swap.yaml").params.procedural
+    assert (tuple(proc.patterns), proc.shape_labels) == (BUNDLED_DRAWING["patterns"], BUNDLED_DRAWING["shape_labels"])
+    output_a = [float(psnr(proc.render(s, ts, 64)[None], proc.render(s, tt, 64)[None])[0])
+                for s, ts in proc.structure for _, tt in proc.texture]
     assert summary["swap_psnr_vs_truth"] > sum(output_a) / len(output_a) + 1.0
     assert (out / "images" / "swap_grid.png").is_file()
     assert (out / "images" / "edits" / "1_region_texture" / "grid.png").is_file()
