@@ -10,6 +10,10 @@ procedural pairs (dataset seed ``--seed``, disjoint from the seed-0 training str
    wrong structure), and the reconstruction of A for reference. A useful model beats both. The
    structure alone: the layout misfit, how much of an output's pixel variance A's regions leave
    unexplained, whatever the colours (gradients and anti-aliased edges keep the truth above 0).
+   The colours alone: the palette transfer, how far the swap's region colours moved from A's
+   palette to the truth's. And the model's co-occurrence patch discriminator (when the file has
+   one): P(real) of crops of B, of the swap and of A against reference crops of B, which shows
+   whether the critic that should carry texture into the texture code judges texture at all.
 2. **Region editing, TCP vs SwapAE**: the mask ``M`` is the largest shape of A's layout (known from
    the factors); both models render ``G(C_A, M * S_B + (1 - M) * S_A)`` through the spatial style
    map (the ``tcp_region`` editor's computation) and are compared with the truth
@@ -48,18 +52,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def make_pairs(n: int, resolution: int, seed: int, patterns: tuple[str, ...] | None = None,
-               shape_labels: str = "order", well_posed: bool = True) -> dict[str, Any]:
+               shape_labels: str = "order", well_posed: bool = True,
+               palette: str = "per_region") -> dict[str, Any]:
     """``n`` held-out (A, B) pairs: images, truths and the largest-shape masks of A's layouts.
 
-    ``patterns`` / ``shape_labels`` draw the images like the model's training data. With
-    ``well_posed``, a pair is kept only if every texture slot of A's layout is visible in B:
-    otherwise the truth paints some of A's regions with a texture that B never shows, which no
-    swap can know. Candidates are taken in dataset order, so the pairs are a fixed function of
-    the arguments."""
+    ``patterns`` / ``shape_labels`` / ``palette`` draw the images like the model's training data.
+    With ``well_posed`` and per-region palettes, a pair is kept only if every texture slot of A's
+    layout is visible in B: otherwise the truth paints some of A's regions with a texture that B
+    never shows, which no swap can know. With a shared palette every region of B shows its whole
+    texture, so every pair is well posed. Candidates are taken in dataset order, so the pairs are
+    a fixed function of the arguments."""
     from ganedit.data import PATTERNS, ProceduralDataset
 
     ds = ProceduralDataset(resolution, length=1 << 30, seed=seed, patterns=patterns or PATTERNS,
-                           shape_labels=shape_labels)  # type: ignore[arg-type]
+                           shape_labels=shape_labels, palette=palette)  # type: ignore[arg-type]
+    well_posed = well_posed and palette == "per_region"
     fa: list[tuple[int, int]] = []
     fb: list[tuple[int, int]] = []
     masks, layouts = [], []
@@ -109,6 +116,20 @@ def layout_misfit(x: torch.Tensor, layout: torch.Tensor) -> float:
     return sum(out) / len(out)
 
 
+def region_means(x: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
+    """Mean colour of every region of every image's layout, ``[N_regions, 3]``."""
+    return torch.stack([x[i][:, layout[i] == k].mean(1) for i in range(x.shape[0]) for k in layout[i].unique()])
+
+
+def palette_transfer(x: torch.Tensor, data: dict[str, Any]) -> float:
+    """How far a swap's region colours moved from A's palette to the truth's: ``1 - d(x, truth) /
+    d(A, truth)`` on the mean colour of each region of A's layout (1: B's palette fully taken,
+    0: A's colours kept), whatever the layout's sharpness."""
+    truth = region_means(data["truth"], data["layout"])
+    moved = (region_means(x, data["layout"]) - truth).abs().mean()
+    return float(1 - moved / (region_means(data["A"], data["layout"]) - truth).abs().mean())
+
+
 def masked_l1(x: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> float:
     """Mean absolute error over the pixels where ``m`` is 1 (all channels)."""
     return float(((x - y).abs() * m).sum() / (m.sum() * x.shape[1]).clamp_min(1))
@@ -147,6 +168,7 @@ def evaluate(enc: torch.nn.Module, gen: torch.nn.Module, data: dict[str, Any], b
     swap, rec, region = (torch.cat(outs[k]).clamp(-1, 1) for k in ("swap", "rec", "region"))
     swap_scores = scores(swap, data["truth"])
     swap_scores["layout_misfit"] = layout_misfit(swap, data["layout"])
+    swap_scores["palette_transfer"] = palette_transfer(swap, data)
     m = data["mask"]
     region_truth = m * data["truth"] + (1 - m) * data["A"]
     return {
@@ -162,6 +184,31 @@ def evaluate(enc: torch.nn.Module, gen: torch.nn.Module, data: dict[str, Any], b
         # how much B's texture code changes the output at all (0: the texture pathway is unused)
         "texture_effect": float((swap - rec).abs().mean()),
     }
+
+
+@torch.no_grad()
+def critic_check(path: Path, enc: torch.nn.Module, gen: torch.nn.Module, data: dict[str, Any],
+                 seed: int = 0) -> dict[str, float] | None:
+    """Does the stored co-occurrence patch discriminator judge patches against the reference?
+    Mean P(real) of crops of B itself, of the swap ``G(C_A, S_B)`` and of another real image (A),
+    each scored against reference crops of B. A critic that uses its reference rates A's crops
+    low; one that only tells generated from real rates A like B. None: no patch D in the file."""
+    from ganedit.io.checkpoint import CheckpointError
+    from ganedit_swapae.checkpoint import load_swapae
+
+    try:
+        dpatch = load_swapae(path, parts=("patch_discriminator",), require=False).patch_discriminator
+    except CheckpointError:  # not a SwapAE file (a TCP file stores no discriminators)
+        return None
+    if dpatch is None:
+        return None
+    dpatch.eval()
+    g = torch.Generator().manual_seed(seed)
+    b = data["B"]
+    swap = gen(enc(data["A"])[0], enc(b)[1], noise_mode="const")
+    ref = dpatch.sample_crops(b, g)
+    return {name: float(torch.sigmoid(dpatch(ref, dpatch.sample_crops(q, g))).mean())
+            for name, q in (("B", b), ("swap", swap), ("A", data["A"]))}
 
 
 @torch.no_grad()
@@ -204,10 +251,12 @@ def fmt(v: float, nd: int = 3) -> str:
 
 
 def report(results: dict[str, Any]) -> str:
+    well_posed = results["well_posed"] and results.get("palette", "per_region") == "per_region"
     kept = (f"well-posed: kept {results['pairs']} of the first {results['candidates']} candidate pairs"
-            if results["well_posed"] else "all pairs")
+            if well_posed else "all pairs")
     lines = [f"## Swap accuracy on {results['pairs']} held-out procedural pairs ({results['resolution']} px, "
-             f"patterns: {', '.join(results['patterns'])}; shape labels: {results['shape_labels']}; {kept})", "",
+             f"patterns: {', '.join(results['patterns'])}; shape labels: {results['shape_labels']}; "
+             f"palette: {results.get('palette', 'per_region')}; {kept})", "",
              "| output | L1 vs truth | PSNR | SSIM | layout misfit (A's regions) |", "|---|---|---|---|---|"]
     base = results["baselines"]
     lines.append(f"| truth | 0 | inf | 1 | {fmt(results['truth_layout_misfit'])} |")
@@ -224,6 +273,17 @@ def report(results: dict[str, Any]) -> str:
         lines.append(f"| {name}: reconstruction of A (vs A) | {fmt(s['l1'])} | {fmt(s['psnr'], 2)} | {fmt(s['ssim'])} | |")
     for name, r in results["models"].items():
         lines.append(f"| {name}: texture effect, L1(swap, reconstruction of A) | {fmt(r['texture_effect'])} | | | |")
+    if results["models"]:
+        lines += ["", "## Palette transfer and the co-occurrence critic", "",
+                  "Palette transfer: how far the swap's region colours moved from A's palette to the truth's "
+                  "(1 = all the way). Critic: mean P(real) the model's patch discriminator gives crops of B, "
+                  "of the swap and of A, each against reference crops of B (a critic that uses its reference "
+                  "rates A low).", "",
+                  "| model | palette transfer | critic: B | critic: swap | critic: A |", "|---|---|---|---|---|"]
+        for name, r in results["models"].items():
+            c = r.get("critic") or {}
+            cells = " | ".join(fmt(c[k]) if k in c else "n/a" for k in ("B", "swap", "A"))
+            lines.append(f"| {name} | {fmt(r['swap']['palette_transfer'], 2)} | {cells} |")
     if results["models"]:
         lines += ["", "## Region editing (B's style inside A's largest shape)", "",
                   "| model | L1 inside mask | L1 outside mask | leak outside vs own rec | PSNR | code consistency L_CC |",
@@ -256,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
                              "'all' for every pattern)")
     parser.add_argument("--shape-labels", choices=("order", "kind"), default=BUNDLED_DRAWING["shape_labels"],
                         help="texture slot of a shape (the bundled models' training data: kind)")
+    parser.add_argument("--palette", choices=("per_region", "shared"), default=BUNDLED_DRAWING["palette"],
+                        help="texture palette of the pairs (the bundled models' training data)")
     parser.add_argument("--all-pairs", action="store_true",
                         help="keep pairs where B does not show every texture A's layout needs")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -270,10 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     from ganedit.data import PATTERNS, check_patterns
 
     patterns = PATTERNS if args.patterns == "all" else check_patterns(args.patterns.split(","))
-    data = make_pairs(args.pairs, args.resolution, args.seed, patterns, args.shape_labels, not args.all_pairs)
+    data = make_pairs(args.pairs, args.resolution, args.seed, patterns, args.shape_labels, not args.all_pairs,
+                      args.palette)
     results: dict[str, Any] = {
         "pairs": args.pairs, "resolution": args.resolution, "seed": args.seed, "threads": args.threads,
-        "patterns": list(patterns), "shape_labels": args.shape_labels, "well_posed": not args.all_pairs,
+        "patterns": list(patterns), "shape_labels": args.shape_labels, "palette": args.palette,
+        "well_posed": not args.all_pairs,
         "candidates": data["candidates"],
         "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
         "baselines": {name: dict(scores(data[name], data["truth"]), layout_misfit=layout_misfit(data[name], data["layout"]))
@@ -288,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         enc, gen = load_model(kind, path)
         results["models"][name] = evaluate(enc, gen, data)
         results["models"][name]["checkpoint"] = str(path)
+        results["models"][name]["critic"] = critic_check(path, enc, gen, data)
         results["speed"][f"{name} swap inference (batch 16)"] = swap_speed(enc, gen, args.resolution)
     if not args.no_train_speed:
         results["speed"][f"SwapAE training (configs/swapae_train.yaml, batch {args.train_batch})"] = train_speed(

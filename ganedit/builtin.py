@@ -31,6 +31,10 @@ class ProceduralDrawing(Params):
     shape_labels: _data.ShapeLabels = Field(
         "order", description="texture slot of a shape: 'order' (drawing order, invisible) or 'kind' "
                              "(ellipse/rectangle/triangle, visible: swaps have a well-defined truth)")
+    palette: _data.Palette = Field(
+        "per_region", description="'per_region' (each region draws its own colours and pattern) or 'shared' "
+                                  "(one draw for the whole image, hue turned per region: every patch tells "
+                                  "the whole texture)")
 
     @field_validator("patterns")
     @classmethod
@@ -41,7 +45,7 @@ class ProceduralDrawing(Params):
     def render(self, structure_seed: int, texture_seed: int, resolution: int) -> torch.Tensor:
         """The image ``[3, R, R]`` with these factors."""
         return _data.render(structure_seed, texture_seed, resolution, self.supersample, self.patterns,
-                            self.shape_labels)
+                            self.shape_labels, self.palette)
 
 
 class ProceduralImages(_data.ProceduralDataset, Dataset):
@@ -55,7 +59,7 @@ class ProceduralImages(_data.ProceduralDataset, Dataset):
     @classmethod
     def from_params(cls, params: "ProceduralImages.Params", **_: Any) -> "ProceduralImages":
         return cls(params.resolution, params.length, params.seed, params.supersample, params.patterns,
-                   params.shape_labels)
+                   params.shape_labels, params.palette)
 
 
 class ImageFolder(_data.ImageFolderDataset, Dataset):

@@ -23,6 +23,8 @@ MAX_REGIONS = 5
 PATTERNS = ("flat", "stripes", "checks", "dots", "waves", "gradient")
 ShapeLabels = Literal["order", "kind"]
 SHAPE_LABELS: tuple[str, ...] = get_args(ShapeLabels)
+Palette = Literal["per_region", "shared"]
+PALETTES: tuple[str, ...] = get_args(Palette)
 
 
 def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -77,6 +79,13 @@ def structure_labels(structure_seed: int, resolution: int, shape_labels: ShapeLa
     return labels
 
 
+def check_palette(palette: str) -> Palette:
+    """``palette`` itself, or a ValueError listing the allowed values."""
+    if palette not in PALETTES:
+        raise ValueError(f"palette must be one of {', '.join(PALETTES)}; got {palette!r}")
+    return palette  # type: ignore[return-value]
+
+
 def check_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
     """``patterns`` as a tuple, or a ValueError naming the unknown ones."""
     patterns = tuple(patterns)
@@ -86,14 +95,31 @@ def check_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
     return patterns
 
 
-def texture_params(texture_seed: int, patterns: Sequence[str] = PATTERNS) -> list[dict[str, torch.Tensor | int]]:
+def texture_params(texture_seed: int, patterns: Sequence[str] = PATTERNS,
+                   palette: Palette = "per_region") -> list[dict[str, torch.Tensor | int]]:
     """Per-region texture descriptions (colours, pattern, frequency, orientation).
 
     ``patterns`` restricts the pattern family (an easier dataset); the other draws are made either
-    way, so a texture seed keeps its colours whatever the family."""
+    way, so a texture seed keeps its colours whatever the family.
+
+    ``palette``: ``"per_region"``, each region draws its own saturation, value, second colour and
+    pattern (only the hues are tied, a quarter turn apart), so one region says little about
+    another's texture; ``"shared"``, one draw for the whole image (hue, saturation, value, second
+    colour, pattern, frequency, orientation), region ``k`` taking it with its hue turned by
+    ``k / 5``: every patch of an image tells its whole texture, the co-occurrence a swapping
+    autoencoder's texture code and patch discriminator rely on."""
     patterns = check_patterns(patterns)
+    check_palette(palette)
     g = _rng(texture_seed * 2 + 2)
     r = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
+    if palette == "shared":
+        hue, sat, val = r(1), 0.45 + 0.5 * r(1), 0.55 + 0.45 * r(1)
+        shift, sat2, val2 = 0.35 + 0.3 * r(1), 0.3 + 0.6 * r(1), 0.15 + 0.5 * r(1)
+        shared = {"pattern": PATTERNS.index(patterns[int(r(1).item() * len(patterns))]),
+                  "freq": 2 + 5 * r(1), "angle": r(1) * math.pi, "phase": r(1) * 2 * math.pi}
+        return [{"c1": _hsv_to_rgb((hue + k / MAX_REGIONS) % 1.0, sat, val)[0],
+                 "c2": _hsv_to_rgb((hue + k / MAX_REGIONS + shift) % 1.0, sat2, val2)[0], **shared}
+                for k in range(MAX_REGIONS)]
     out = []
     base_hue = r(1)
     for k in range(MAX_REGIONS):
@@ -131,12 +157,12 @@ def _pattern(p: dict, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
 
 
 def paint(labels: torch.Tensor, texture_seed: int, supersample: int = 1,
-          patterns: Sequence[str] = PATTERNS) -> torch.Tensor:
+          patterns: Sequence[str] = PATTERNS, palette: Palette = "per_region") -> torch.Tensor:
     """Paint a label map ``[H, W]`` with a texture set; returns ``[3, H, W]`` in [-1, 1]."""
     n_h, n_w = labels.shape
     ys, xs = torch.meshgrid(torch.linspace(0, 1, n_h), torch.linspace(0, 1, n_w), indexing="ij")
     img = torch.zeros(3, n_h, n_w)
-    for k, p in enumerate(texture_params(texture_seed, patterns)):
+    for k, p in enumerate(texture_params(texture_seed, patterns, palette)):
         mask = labels == k
         if not bool(mask.any()):
             continue
@@ -150,13 +176,14 @@ def paint(labels: torch.Tensor, texture_seed: int, supersample: int = 1,
 
 
 def render(structure_seed: int, texture_seed: int, resolution: int, supersample: int = 2,
-           patterns: Sequence[str] = PATTERNS, shape_labels: ShapeLabels = "order") -> torch.Tensor:
+           patterns: Sequence[str] = PATTERNS, shape_labels: ShapeLabels = "order",
+           palette: Palette = "per_region") -> torch.Tensor:
     """One procedural image ``[3, R, R]`` in [-1, 1] from independent structure/texture seeds.
 
-    ``patterns``: the texture patterns drawn from (default: all of :data:`PATTERNS`);
-    ``shape_labels``: see :func:`structure_labels`."""
+    ``patterns`` and ``palette``: see :func:`texture_params` (default: all of :data:`PATTERNS`,
+    per-region palettes); ``shape_labels``: see :func:`structure_labels`."""
     labels = structure_labels(structure_seed, resolution * supersample, shape_labels)
-    return paint(labels, texture_seed, supersample, patterns)
+    return paint(labels, texture_seed, supersample, patterns, palette)
 
 
 class ImageFolderDataset(torch.utils.data.Dataset):
@@ -187,13 +214,15 @@ class ProceduralDataset(torch.utils.data.Dataset):
     """``length`` procedural images; image ``i`` has structure and texture seeds derived from ``seed``."""
 
     def __init__(self, resolution: int, length: int = 10000, seed: int = 0, supersample: int = 2,
-                 patterns: Sequence[str] = PATTERNS, shape_labels: ShapeLabels = "order"):
+                 patterns: Sequence[str] = PATTERNS, shape_labels: ShapeLabels = "order",
+                 palette: Palette = "per_region"):
         self.resolution = resolution
         self.length = length
         self.seed = seed
         self.supersample = supersample
         self.patterns = check_patterns(patterns)
         self.shape_labels = check_shape_labels(shape_labels)
+        self.palette = check_palette(palette)
 
     def __len__(self) -> int:
         return self.length
@@ -212,7 +241,7 @@ class ProceduralDataset(torch.utils.data.Dataset):
     def render(self, structure_seed: int, texture_seed: int) -> torch.Tensor:
         """The image with these factors, drawn like this dataset's images."""
         return render(structure_seed, texture_seed, self.resolution, self.supersample, self.patterns,
-                      self.shape_labels)
+                      self.shape_labels, self.palette)
 
     def labels(self, structure_seed: int) -> torch.Tensor:
         """Texture-slot label map ``[R, R]`` of a layout (at the image resolution)."""

@@ -26,7 +26,33 @@ def test_texture_seed_changes_colours_not_layout():
 
 
 def test_default_drawing_is_all_patterns_in_drawing_order():
-    assert torch.equal(render(7, 8, 32), render(7, 8, 32, 2, PATTERNS, "order"))
+    assert torch.equal(render(7, 8, 32), render(7, 8, 32, 2, PATTERNS, "order", "per_region"))
+
+
+def _hsv(rgb: torch.Tensor) -> tuple[float, float, float]:
+    import colorsys
+
+    return colorsys.rgb_to_hsv(*rgb.tolist())
+
+
+def test_shared_palette_is_one_texture_turned_per_region():
+    for seed in range(6):
+        regions = texture_params(seed, ["flat", "gradient"], "shared")
+        h0, s0, v0 = _hsv(regions[0]["c1"])
+        for k, p in enumerate(regions):
+            h, s, v = _hsv(p["c1"])
+            assert abs(s - s0) < 1e-5 and abs(v - v0) < 1e-5
+            assert abs((h - h0 - k / len(regions) + 0.5) % 1.0 - 0.5) < 1e-5
+            for key in ("pattern", "freq", "angle", "phase"):
+                assert p[key] == regions[0][key] if key == "pattern" else torch.equal(p[key], regions[0][key])
+    # per-region palettes draw every region's saturation and value separately
+    per_region = [_hsv(p["c1"]) for p in texture_params(0)]
+    assert len({round(s, 4) for _, s, _ in per_region}) > 1
+    # a shared palette is still a texture factor: the layout does not move with it
+    a, b = render(3, 4, 32, palette="shared"), render(3, 5, 32, palette="shared")
+    assert (a - b).abs().mean() > 0.05
+    assert torch.equal(ProceduralDataset(32, 2, palette="shared")[0],
+                       render(*ProceduralDataset(32, 2).factors(0), 32, palette="shared"))
 
 
 def test_pattern_subset_keeps_colours():
@@ -64,11 +90,16 @@ def test_bad_shape_labels_are_refused():
         structure_labels(1, 16, "colour")  # type: ignore[arg-type]
 
 
+def test_bad_palette_is_refused():
+    with pytest.raises(ValueError, match="palette must be one of per_region, shared"):
+        render(1, 2, 16, palette="global")  # type: ignore[arg-type]
+
+
 def test_dataset_config_errors_name_the_path():
     for params, where in (({"patterns": ["plaid"]}, "patterns"), ({"patterns": ["flat", "flat"]}, "patterns"),
-                          ({"shape_labels": "size"}, "shape_labels")):
+                          ({"shape_labels": "size"}, "shape_labels"), ({"palette": "global"}, "palette")):
         with pytest.raises(Exception, match=rf"dataset\.params\.{where}"):
             ganedit.build("dataset", {"type": "procedural", "params": params})
     ds = ganedit.build("dataset", {"type": "procedural", "params": {
-        "resolution": 16, "length": 2, "patterns": ["flat"], "shape_labels": "kind"}})
-    assert ds.patterns == ("flat",) and ds.shape_labels == "kind"
+        "resolution": 16, "length": 2, "patterns": ["flat"], "shape_labels": "kind", "palette": "shared"}})
+    assert ds.patterns == ("flat",) and ds.shape_labels == "kind" and ds.palette == "shared"

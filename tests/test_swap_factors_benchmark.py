@@ -38,3 +38,30 @@ def test_layout_misfit_sees_structure_not_colour():
     assert truth < 0.2  # flat regions: only anti-aliased edges are unexplained
     assert abs(sf.layout_misfit(data["A"], data["layout"]) - truth) < 0.1  # other colours, same layout
     assert sf.layout_misfit(data["B"], data["layout"]) > truth + 0.2  # other layout
+
+
+def test_palette_transfer_measures_colour_not_layout():
+    sf = _module()
+    data = sf.make_pairs(4, 32, 2, ("flat",), "kind", palette="shared")
+    assert abs(sf.palette_transfer(data["truth"], data) - 1) < 1e-6
+    assert abs(sf.palette_transfer(data["A"], data)) < 1e-6
+    half = 0.5 * (data["A"] + data["truth"])
+    assert abs(sf.palette_transfer(half, data) - 0.5) < 1e-5
+
+
+def test_critic_check_scores_crops_with_the_stored_patch_discriminator(tmp_path):
+    from ganedit_swapae.checkpoint import new_model, save_swapae
+    from ganedit_swapae.testing import TINY_OPTIONS
+
+    sf = _module()
+    data = sf.make_pairs(2, 32, 2, ("flat",), "kind", palette="shared")
+    torch.manual_seed(0)
+    model = new_model({**TINY_OPTIONS, "resolution": 32})
+    save_swapae(tmp_path / "full.safetensors", model)
+    enc, gen = model.encoder.eval(), model.generator.eval()
+    with torch.no_grad():
+        check = sf.critic_check(tmp_path / "full.safetensors", enc, gen, data)
+    assert set(check) == {"B", "swap", "A"} and all(0 < v < 1 for v in check.values())
+    model.patch_discriminator = None
+    save_swapae(tmp_path / "no_patch.safetensors", model)
+    assert sf.critic_check(tmp_path / "no_patch.safetensors", enc, gen, data) is None

@@ -106,7 +106,8 @@ def test_shipped_config_runs_on_the_bundled_model(monkeypatch, tmp_path):
     assert summary["num_structure"] == 4 and summary["num_texture"] == 3 and summary["resolution"] == 64
     assert summary["reconstruction_psnr"] > 17.0
     proc = load_config("configs/swapae_swap.yaml").params.procedural
-    assert (tuple(proc.patterns), proc.shape_labels) == (BUNDLED_DRAWING["patterns"], BUNDLED_DRAWING["shape_labels"])
+    assert (tuple(proc.patterns), proc.shape_labels, proc.palette) == (
+        BUNDLED_DRAWING["patterns"], BUNDLED_DRAWING["shape_labels"], BUNDLED_DRAWING["palette"])
     output_a = [float(psnr(proc.render(s, ts, 64)[None], proc.render(s, tt, 64)[None])[0])
                 for s, ts in proc.structure for _, tt in proc.texture]
     assert summary["swap_psnr_vs_truth"] > sum(output_a) / len(output_a) + 1.0
