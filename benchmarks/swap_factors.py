@@ -151,7 +151,7 @@ def load_model(kind: str, path: Path) -> tuple[torch.nn.Module, torch.nn.Module]
 def evaluate(enc: torch.nn.Module, gen: torch.nn.Module, data: dict[str, Any], batch: int = 16) -> dict[str, Any]:
     from ganedit_tcp.losses import code_consistency_loss, default_map_size, region_style_map
 
-    outs: dict[str, list[torch.Tensor]] = {"swap": [], "rec": [], "region": []}
+    outs: dict[str, list[torch.Tensor]] = {"swap": [], "rec": [], "region": [], "rec_truth": []}
     cc: list[float] = []
     n = data["A"].shape[0]
     for i in range(0, n, batch):
@@ -164,11 +164,14 @@ def evaluate(enc: torch.nn.Module, gen: torch.nn.Module, data: dict[str, Any], b
         size = default_map_size(a.shape[-2:], c_a.shape[-2:])
         outs["swap"].append(swap)
         outs["rec"].append(gen(c_a, s_a, noise_mode="const"))
+        outs["rec_truth"].append(gen(*enc(data["truth"][i:i + batch]), noise_mode="const"))
         outs["region"].append(gen(c_a, region_style_map(s_a, s_b, m, size), noise_mode="const"))
     swap, rec, region = (torch.cat(outs[k]).clamp(-1, 1) for k in ("swap", "rec", "region"))
     swap_scores = scores(swap, data["truth"])
     swap_scores["layout_misfit"] = layout_misfit(swap, data["layout"])
     swap_scores["palette_transfer"] = palette_transfer(swap, data)
+    # what a swap could reach through this model's reconstructions: its reconstruction of the truth
+    swap_scores["palette_transfer_ceiling"] = palette_transfer(torch.cat(outs["rec_truth"]).clamp(-1, 1), data)
     m = data["mask"]
     region_truth = m * data["truth"] + (1 - m) * data["A"]
     return {
@@ -276,14 +279,16 @@ def report(results: dict[str, Any]) -> str:
     if results["models"]:
         lines += ["", "## Palette transfer and the co-occurrence critic", "",
                   "Palette transfer: how far the swap's region colours moved from A's palette to the truth's "
-                  "(1 = all the way). Critic: mean P(real) the model's patch discriminator gives crops of B, "
+                  "(1 = all the way); ceiling: the same for the model's reconstruction of the truth. Critic: mean P(real) the model's patch discriminator gives crops of B, "
                   "of the swap and of A, each against reference crops of B (a critic that uses its reference "
                   "rates A low).", "",
-                  "| model | palette transfer | critic: B | critic: swap | critic: A |", "|---|---|---|---|---|"]
+                  "| model | palette transfer | ceiling | critic: B | critic: swap | critic: A |",
+                  "|---|---|---|---|---|---|"]
         for name, r in results["models"].items():
             c = r.get("critic") or {}
             cells = " | ".join(fmt(c[k]) if k in c else "n/a" for k in ("B", "swap", "A"))
-            lines.append(f"| {name} | {fmt(r['swap']['palette_transfer'], 2)} | {cells} |")
+            lines.append(f"| {name} | {fmt(r['swap']['palette_transfer'], 2)} | "
+                         f"{fmt(r['swap']['palette_transfer_ceiling'], 2)} | {cells} |")
     if results["models"]:
         lines += ["", "## Region editing (B's style inside A's largest shape)", "",
                   "| model | L1 inside mask | L1 outside mask | leak outside vs own rec | PSNR | code consistency L_CC |",
