@@ -279,9 +279,9 @@ def report(results: dict[str, Any]) -> str:
     if results["models"]:
         lines += ["", "## Palette transfer and the co-occurrence critic", "",
                   "Palette transfer: how far the swap's region colours moved from A's palette to the truth's "
-                  "(1 = all the way); ceiling: the same for the model's reconstruction of the truth. Critic: mean P(real) the model's patch discriminator gives crops of B, "
-                  "of the swap and of A, each against reference crops of B (a critic that uses its reference "
-                  "rates A low).", "",
+                  "(1 = all the way); ceiling: the same for the model's reconstruction of the truth. "
+                  "Critic: mean P(real) the model's patch discriminator gives crops of B, of the swap and of A, "
+                  "each against reference crops of B (a critic that uses its reference rates A low).", "",
                   "| model | palette transfer | ceiling | critic: B | critic: swap | critic: A |",
                   "|---|---|---|---|---|---|"]
         for name, r in results["models"].items():
@@ -308,6 +308,7 @@ def report(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ganedit.data import PALETTES
     from ganedit_swapae import BUNDLED_DRAWING
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -321,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
                              "'all' for every pattern)")
     parser.add_argument("--shape-labels", choices=("order", "kind"), default=BUNDLED_DRAWING["shape_labels"],
                         help="texture slot of a shape (the bundled models' training data: kind)")
-    parser.add_argument("--palette", choices=("per_region", "shared"), default=BUNDLED_DRAWING["palette"],
+    parser.add_argument("--palette", choices=PALETTES, default=BUNDLED_DRAWING["palette"],
                         help="texture palette of the pairs (the bundled models' training data)")
     parser.add_argument("--all-pairs", action="store_true",
                         help="keep pairs where B does not show every texture A's layout needs")
