@@ -89,6 +89,7 @@ def make_pairs(n: int, resolution: int, seed: int, patterns: tuple[str, ...] | N
         "mask": torch.stack(masks),
         "layout": torch.stack(layouts),
         "candidates": i // 2,
+        "filtered": well_posed,  # pairs were dropped to keep only well-posed ones
     }
 
 
@@ -254,12 +255,12 @@ def fmt(v: float, nd: int = 3) -> str:
 
 
 def report(results: dict[str, Any]) -> str:
-    well_posed = results["well_posed"] and results.get("palette", "per_region") == "per_region"
     kept = (f"well-posed: kept {results['pairs']} of the first {results['candidates']} candidate pairs"
-            if well_posed else "all pairs")
+            if results["filtered"] else
+            "all pairs" + (", each well posed with a shared palette" if results["palette"] == "shared" else ""))
     lines = [f"## Swap accuracy on {results['pairs']} held-out procedural pairs ({results['resolution']} px, "
              f"patterns: {', '.join(results['patterns'])}; shape labels: {results['shape_labels']}; "
-             f"palette: {results.get('palette', 'per_region')}; {kept})", "",
+             f"palette: {results['palette']}; {kept})", "",
              "| output | L1 vs truth | PSNR | SSIM | layout misfit (A's regions) |", "|---|---|---|---|---|"]
     base = results["baselines"]
     lines.append(f"| truth | 0 | inf | 1 | {fmt(results['truth_layout_misfit'])} |")
@@ -343,8 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "pairs": args.pairs, "resolution": args.resolution, "seed": args.seed, "threads": args.threads,
         "patterns": list(patterns), "shape_labels": args.shape_labels, "palette": args.palette,
-        "well_posed": not args.all_pairs,
-        "candidates": data["candidates"],
+        "filtered": data["filtered"], "candidates": data["candidates"],
         "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
         "baselines": {name: dict(scores(data[name], data["truth"]), layout_misfit=layout_misfit(data[name], data["layout"]))
                       for name in ("A", "B")},

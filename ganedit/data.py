@@ -36,11 +36,16 @@ def _rng(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed) & 0x7FFF_FFFF_FFFF_FFFF)
 
 
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    """``value`` itself, or a ValueError naming the option and listing the allowed values."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
 def check_shape_labels(shape_labels: str) -> ShapeLabels:
     """``shape_labels`` itself, or a ValueError listing the allowed values."""
-    if shape_labels not in SHAPE_LABELS:
-        raise ValueError(f"shape_labels must be one of {', '.join(SHAPE_LABELS)}; got {shape_labels!r}")
-    return shape_labels  # type: ignore[return-value]
+    return _check_choice("shape_labels", shape_labels, SHAPE_LABELS)  # type: ignore[return-value]
 
 
 def structure_labels(structure_seed: int, resolution: int, shape_labels: ShapeLabels = "order") -> torch.Tensor:
@@ -81,9 +86,7 @@ def structure_labels(structure_seed: int, resolution: int, shape_labels: ShapeLa
 
 def check_palette(palette: str) -> Palette:
     """``palette`` itself, or a ValueError listing the allowed values."""
-    if palette not in PALETTES:
-        raise ValueError(f"palette must be one of {', '.join(PALETTES)}; got {palette!r}")
-    return palette  # type: ignore[return-value]
+    return _check_choice("palette", palette, PALETTES)  # type: ignore[return-value]
 
 
 def check_patterns(patterns: Sequence[str]) -> tuple[str, ...]:

@@ -43,8 +43,9 @@ def test_shared_palette_is_one_texture_turned_per_region():
             h, s, v = _hsv(p["c1"])
             assert abs(s - s0) < 1e-5 and abs(v - v0) < 1e-5
             assert abs((h - h0 - k / len(regions) + 0.5) % 1.0 - 0.5) < 1e-5
-            for key in ("pattern", "freq", "angle", "phase"):
-                assert p[key] == regions[0][key] if key == "pattern" else torch.equal(p[key], regions[0][key])
+            assert p["pattern"] == regions[0]["pattern"]
+            for key in ("freq", "angle", "phase"):
+                assert torch.equal(p[key], regions[0][key])
     # per-region palettes draw every region's saturation and value separately
     per_region = [_hsv(p["c1"]) for p in texture_params(0)]
     assert len({round(s, 4) for _, s, _ in per_region}) > 1

@@ -29,6 +29,10 @@ def test_pairs_are_well_posed_and_truths_are_factor_swaps():
     assert kept == 6
     everything = sf.make_pairs(6, 32, 3, ("flat", "gradient"), "kind", well_posed=False)
     assert everything["candidates"] == 6
+    assert data["filtered"] and not everything["filtered"]
+    # with a shared palette every region of B shows its whole texture: no pair is filtered out
+    shared = sf.make_pairs(6, 32, 3, ("flat", "gradient"), "kind", palette="shared")
+    assert shared["candidates"] == 6 and not shared["filtered"]
 
 
 def test_layout_misfit_sees_structure_not_colour():
@@ -60,8 +64,14 @@ def test_critic_check_scores_crops_with_the_stored_patch_discriminator(tmp_path)
     save_swapae(tmp_path / "full.safetensors", model)
     enc, gen = model.encoder.eval(), model.generator.eval()
     with torch.no_grad():
-        check = sf.critic_check(tmp_path / "full.safetensors", enc, gen, data)
+        check = sf.critic_check(tmp_path / "full.safetensors", enc, gen, data, seed=5)
+        # the stored patch D scores the crops: the same numbers as the in-memory one with the same crops
+        dpatch, g = model.patch_discriminator.eval(), torch.Generator().manual_seed(5)
+        ref = dpatch.sample_crops(data["B"], g)
+        expected_b = float(torch.sigmoid(dpatch(ref, dpatch.sample_crops(data["B"], g))).mean())
     assert set(check) == {"B", "swap", "A"} and all(0 < v < 1 for v in check.values())
+    assert abs(check["B"] - expected_b) < 1e-6
+    assert len({round(v, 6) for v in check.values()}) == 3  # three different query sets
     model.patch_discriminator = None
     save_swapae(tmp_path / "no_patch.safetensors", model)
     assert sf.critic_check(tmp_path / "no_patch.safetensors", enc, gen, data) is None
