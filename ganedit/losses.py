@@ -52,16 +52,17 @@ class LaplacianPyramidLoss(nn.Module):
 
 
 def d_logistic_loss(real_pred: torch.Tensor, fake_pred: torch.Tensor) -> torch.Tensor:
-    """Discriminator logistic loss: softplus(-D(x)) + softplus(D(G(z)))."""
-    return F.softplus(-real_pred).mean() + F.softplus(fake_pred).mean()
+    """Discriminator logistic loss: softplus(-D(x)) + softplus(D(G(z))) (in float32, also for
+    half-precision logits from autocast)."""
+    return F.softplus(-real_pred.float()).mean() + F.softplus(fake_pred.float()).mean()
 
 
 def g_nonsaturating_loss(fake_pred: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator loss: softplus(-D(G(z)))."""
-    return F.softplus(-fake_pred).mean()
+    """Non-saturating generator loss: softplus(-D(G(z))) (in float32)."""
+    return F.softplus(-fake_pred.float()).mean()
 
 
 def r1_penalty(real_pred: torch.Tensor, real_img: torch.Tensor) -> torch.Tensor:
     """R1 gradient penalty ``E ||grad_x D(x)||^2`` (``real_img`` must require grad)."""
-    (grad,) = autograd.grad(outputs=real_pred.sum(), inputs=real_img, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1).mean()
+    (grad,) = autograd.grad(outputs=real_pred.float().sum(), inputs=real_img, create_graph=True)
+    return grad.float().pow(2).flatten(1).sum(1).mean()

@@ -407,15 +407,16 @@ class ALAETrainer(Trainer):
         opts = [self.optimizers[n] for n in names]
         for opt in opts:
             opt.zero_grad(set_to_none=True)
-        loss.backward()
         params = [q for opt in opts for group in opt.param_groups for q in group["params"]]
-        self._average_gradients(params)
-        for module in zero_fill:
-            for q in module.parameters():
-                if q.grad is None:
-                    q.grad = torch.zeros_like(q)
-        for opt in opts:
-            opt.step()
+
+        def between() -> None:
+            self._average_gradients(params)
+            for module in zero_fill:
+                for q in module.parameters():
+                    if q.grad is None:
+                        q.grad = torch.zeros_like(q)
+
+        self.accel.backward(loss, opts, between)
 
     def _set_lod(self, state: LODState) -> None:
         for opt in self.optimizers.values():
