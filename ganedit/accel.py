@@ -63,13 +63,16 @@ def resolve_precision(requested: str | None, device: torch.device | str, default
 
 
 def to_channels_last(module: nn.Module) -> nn.Module:
-    """Store every 4-D parameter and buffer of ``module`` (k > 1 kernels) in channels_last, in place.
+    """Store the convolution kernels of ``module`` in channels_last, in place: 4-D parameters and
+    buffers ``[out > 1, in, k, k]`` with ``k > 1`` (a leading 1, as in constant inputs and noise
+    maps ``[1, C, H, W]``, marks an activation-like tensor, which stays as it is).
 
     Values and shapes are unchanged (state dicts, checkpoints and ``load_state_dict`` keep
     working; safetensors files are written contiguous by :mod:`ganedit.io.checkpoint`)."""
     with torch.no_grad():
         for t in list(module.parameters()) + list(module.buffers()):
-            if t.ndim == 4 and t.shape[-1] * t.shape[-2] > 1 and not t.is_contiguous(memory_format=torch.channels_last):
+            if (t.ndim == 4 and t.shape[0] > 1 and t.shape[-1] * t.shape[-2] > 1
+                    and not t.is_contiguous(memory_format=torch.channels_last)):
                 t.data = t.data.contiguous(memory_format=torch.channels_last)
     return module
 
@@ -91,6 +94,14 @@ def as_float(*tensors: torch.Tensor) -> Any:
     """``tensors`` in float32 (a no-op for float32): network outputs entering a loss under autocast."""
     out = tuple(t.float() if t.is_floating_point() and t.dtype != torch.float32 else t for t in tensors)
     return out[0] if len(out) == 1 else out
+
+
+def fast_adam_options() -> dict[str, bool]:
+    """``{'fused': True}`` where this torch has the fused Adam kernel for CPU and CUDA (one kernel
+    per parameter instead of about ten ops; 2.4 and later), else ``{'foreach': True}``. The update
+    is Adam's; only the rounding of its arithmetic may differ in the last bit."""
+    major, minor = (int(v) for v in torch.__version__.split(".")[:2])
+    return {"fused": True} if (major, minor) >= (2, 4) else {"foreach": True}
 
 
 def compile_unavailable() -> str | None:
@@ -248,6 +259,7 @@ __all__ = [
     "batch_to_channels_last",
     "bf16_supported",
     "compile_unavailable",
+    "fast_adam_options",
     "resolve_precision",
     "to_channels_last",
 ]

@@ -46,7 +46,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from ganedit.accel import Accel
+from ganedit.accel import Accel, fast_adam_options
 from ganedit.distributed import (
     DistInfo,
     all_gather_object,
@@ -128,12 +128,6 @@ def make_adam(params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], lr: flo
     return torch.optim.Adam(params, lr=lr * c, betas=(betas[0] ** c, betas[1] ** c), eps=eps,
                             **fast_adam_options())
 
-
-def fast_adam_options() -> dict[str, bool]:
-    """``{'fused': True}`` where this torch has the fused Adam kernel for CPU and CUDA (one kernel
-    per parameter instead of about ten ops; 2.4 and later), else ``{'foreach': True}``."""
-    major, minor = (int(v) for v in torch.__version__.split(".")[:2])
-    return {"fused": True} if (major, minor) >= (2, 4) else {"foreach": True}
 
 
 def seed_everything(seed: int) -> None:
@@ -863,7 +857,6 @@ __all__ = [
     "TrainingInterrupted",
     "accumulate",
     "capture_rng_state",
-    "fast_adam_options",
     "lazy_ratio",
     "make_adam",
     "move_to",

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
+from ganedit.accel import fast_adam_options
 from ganedit.config import ComponentSpec, Slot
 from ganedit.interfaces import Generator, InversionResult, Inverter, Params
 from ganedit.latent import Latent
@@ -156,7 +157,7 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
             for n in noises:
                 n.requires_grad_(True)
             groups.append({"params": noises, "lr": p.noise_lr})
-        opt = torch.optim.Adam(groups, lr=p.lr, betas=p.betas)
+        opt = torch.optim.Adam(groups, lr=p.lr, betas=p.betas, **fast_adam_options())
         state = self.setup(generator, tuned, target, pivot, rng, discriminator)
 
         history: dict[str, list[float]] = {"loss": [], "psnr": []}
