@@ -18,6 +18,9 @@ Subcommands::
     # where one step's time goes (torch.profiler, CPU): a table per task
     python benchmarks/throughput.py profile --tasks swapae_train --steps 6
 
+    # does a bf16 loss curve follow fp32's? (runs made with `--set log_every=1`)
+    python benchmarks/throughput.py curves --ref runs/fp32_s0 --seed runs/fp32_s1 --test runs/bf16_s0
+
 ``--json FILE`` writes the raw runs. Trainers report the training loop's images/s (``metrics.json``
 ``summary.images_per_sec``) and the whole process's wall time; inversions report seconds per image
 and PSNR (``metrics.json`` ``images``). Results are in docs/benchmarks.md ("Throughput").
@@ -238,6 +241,42 @@ def cmd_profile(a: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _windows(run: Path, steps: int, window: int) -> dict[str, list[float]]:
+    """Mean of each logged loss over consecutive ``window``-step windows up to ``steps``."""
+    rows = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r["step"] <= steps]
+    if not rows or rows[-1]["step"] < steps:
+        raise SystemExit(f"{run}: the log stops before step {steps}")
+    out: dict[str, list[float]] = {}
+    for k in rows[-1]:
+        if k == "step":
+            continue
+        out[k] = [statistics.mean(r[k] for r in rows if lo < r["step"] <= lo + window and k in r)
+                  for lo in range(0, steps, window)]
+    return out
+
+
+def cmd_curves(a: argparse.Namespace) -> dict[str, Any]:
+    """Does ``--test`` (e.g. bf16) follow ``--ref`` (fp32, same seed)? Tolerance: the distance between
+    ``--ref`` and ``--seed`` (fp32, another seed), loss by loss, window by window."""
+    ref, other, test = (_windows(Path(r), a.steps, a.window) for r in (a.ref, a.seed, a.test))
+    lines = [f"windows of {a.window} steps up to step {a.steps}; |d| = mean over windows of |run - ref|",
+             "| loss | ref (last window) | test (last window) | mean abs d(test, ref) | mean abs d(seed, ref) | within |",
+             "|---|---|---|---|---|---|"]
+    res: dict[str, Any] = {}
+    for k in ref:
+        d_test = statistics.mean(abs(x - y) for x, y in zip(test[k], ref[k]))
+        d_seed = statistics.mean(abs(x - y) for x, y in zip(other[k], ref[k]))
+        ok = d_test <= a.factor * d_seed
+        res[k] = {"ref": ref[k], "test": test[k], "seed": other[k], "d_test": d_test, "d_seed": d_seed, "ok": ok}
+        lines.append(f"| {k} | {ref[k][-1]:.4f} | {test[k][-1]:.4f} | {d_test:.4f} | {d_seed:.4f} | "
+                     f"{'yes' if ok else 'NO'} |")
+    print("\n".join(lines))
+    print(f"test within {a.factor} x the seed-to-seed distance on {sum(r['ok'] for r in res.values())} of "
+          f"{len(res)} losses")
+    return res
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -259,10 +298,17 @@ def main(argv: list[str] | None = None) -> None:
     pr.add_argument("--steps", type=int, default=6)
     pr.add_argument("--rows", type=int, default=25)
     pr.add_argument("--set", action="append", default=[], help="extra config override")
-    for p in (c, o, pr):
+    cu = sub.add_parser("curves", help="does a bf16 loss curve follow fp32's (tolerance: seed-to-seed)?")
+    cu.add_argument("--ref", required=True, help="run folder: fp32, seed 0")
+    cu.add_argument("--seed", required=True, help="run folder: fp32, another seed")
+    cu.add_argument("--test", required=True, help="run folder: the option (bf16), seed 0")
+    cu.add_argument("--steps", type=int, default=300)
+    cu.add_argument("--window", type=int, default=50)
+    cu.add_argument("--factor", type=float, default=1.0, help="allowed multiple of the seed-to-seed distance")
+    for p in (c, o, pr, cu):
         p.add_argument("--json", help="write the raw results here")
     a = ap.parse_args(argv)
-    res = {"compare": cmd_compare, "options": cmd_options, "profile": cmd_profile}[a.cmd](a)
+    res = {"compare": cmd_compare, "options": cmd_options, "profile": cmd_profile, "curves": cmd_curves}[a.cmd](a)
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1, default=str))
 

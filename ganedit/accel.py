@@ -104,6 +104,20 @@ def fast_adam_options() -> dict[str, bool]:
     return {"fused": True} if (major, minor) >= (2, 4) else {"foreach": True}
 
 
+def unused_run_options(config: Any) -> list[str]:
+    """The run options ``config`` sets (``precision`` other than auto/fp32, ``channels_last``,
+    ``compile``), as ``key: value`` strings; the runner names them when the task never asked for
+    them (:meth:`Accel.from_context`), instead of ignoring them silently."""
+    out = []
+    if getattr(config, "precision", "auto") not in ("auto", "fp32"):
+        out.append(f"precision: {config.precision}")
+    if getattr(config, "channels_last", None) is not None:
+        out.append(f"channels_last: {str(config.channels_last).lower()}")
+    if getattr(config, "compile", False):
+        out.append("compile: true")
+    return out
+
+
 def compile_unavailable() -> str | None:
     """Why ``torch.compile`` cannot run here (None when it can)."""
     if not hasattr(torch, "compile"):
@@ -147,6 +161,10 @@ class Accel:
         """The run's options (``context.config``), with this task's defaults for what is unset
         (``precision: auto``, ``channels_last`` unset)."""
         device = torch.device(device if device is not None else getattr(context, "device", "cpu"))
+        try:  # the runner reports options that no task read (see unused_run_options)
+            context.run_options_used = True
+        except AttributeError:
+            pass
         cfg = getattr(context, "config", None)
         req = getattr(cfg, "precision", None)
         cl = getattr(cfg, "channels_last", None)
@@ -262,4 +280,5 @@ __all__ = [
     "fast_adam_options",
     "resolve_precision",
     "to_channels_last",
+    "unused_run_options",
 ]

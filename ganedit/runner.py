@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import yaml
 
+from ganedit.accel import unused_run_options
 from ganedit.config import ComponentSpec, RunConfig, validate_component, validate_config, ConfigError
 from ganedit.io.atomic import atomic_write_json, atomic_write_text
 from ganedit.io.images import make_grid, save_image
@@ -202,6 +203,10 @@ def run(config: RunConfig | dict | str | os.PathLike, output: str | os.PathLike 
         task = task_entry.cls.from_params(config.params, registry=registry, device=dev)
         try:
             summary = task.run(context) or {}
+            unused = [] if getattr(context, "run_options_used", False) else unused_run_options(config)
+            if unused:
+                context.log(f"{config.task}: {', '.join(unused)} had no effect (this task does not use "
+                            f"the run options; it ran in fp32, eagerly)")
         finally:
             context.close()
             if main_process:

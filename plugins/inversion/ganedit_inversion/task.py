@@ -19,6 +19,7 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
+from ganedit.accel import Accel, unused_run_options
 from ganedit.config import Slot, SlotList
 from ganedit.interfaces import Generator, Params, Task
 from ganedit.io.atomic import atomic_write_json
@@ -96,6 +97,7 @@ class InvertTask(Task):
         self.params = params
         self.reference_inverter: Any = None
         self.resolution: int | None = None
+        self.accel = Accel()  # fp32; run() applies the run's options
 
     @classmethod
     def from_params(cls, params: "InvertTask.Params", **_: Any) -> "InvertTask":
@@ -198,6 +200,11 @@ class InvertTask(Task):
         self.reference_inverter = self._reference(inverter, context)
         self.resolution = p.resolution
         discriminator = generator.discriminator() if callable(getattr(generator, "discriminator", None)) else None
+        # Run option precision: the inversion's forward passes under autocast (default fp32).
+        self.accel = Accel.from_context(context)
+        ignored = [o for o in unused_run_options(context.config) if not o.startswith("precision")]
+        if ignored:
+            context.log(f"invert: {', '.join(ignored)} had no effect (this task uses the run option precision only)")
         check = getattr(inverter, "check_generator", None)
         if callable(check):
             check(generator, discriminator)  # config-level problems stop the run before any image
@@ -281,8 +288,9 @@ class InvertTask(Task):
         start = time.perf_counter()
         target = self.load(path, generator)[None]
         t0 = time.perf_counter()
-        result = inverter.invert(generator, target, discriminator=discriminator,
-                                 callback=self._monitor(context, name))
+        with self.accel.autocast():
+            result = inverter.invert(generator, target, discriminator=discriminator,
+                                     callback=self._monitor(context, name))
         seconds = time.perf_counter() - t0
         tuned = result.generator
         with torch.no_grad():
