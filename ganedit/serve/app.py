@@ -158,7 +158,8 @@ class Tab:
         self.sample.input(self.on_sample, [self.state, self.sample], [self.state, self.status, self.target])
         masks = [comp for comps in self.panels for comp, c in zip(comps["controls"], comps["panel"].controls)
                  if isinstance(c, Mask)]
-        event = self.run.click(self.on_invert, [self.state], outs_view + masks, concurrency_limit=1)
+        event = self.run.click(self.on_invert, [self.state], outs_view + masks, concurrency_limit=1,
+                               show_progress_on=[self.final])
         for comps in self.panels:
             inputs = [self.state, *comps["controls"]]
             outputs = [comps["image"], comps["download"], self.status]

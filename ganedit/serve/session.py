@@ -292,7 +292,7 @@ class Session:
             latent = bench.encoder.encode(target[None].to(bench.device))
             final = bench.generator.generate(latent, noise_mode=bench.resolved.get("noise_mode", "const"))[0].cpu()
         metrics = {"psnr_final": float(psnr(final[None], target[None])[0]), **summary}
-        path = save_latent(folder / "latent.safetensors", latent.detach().cpu(), {"image": str(self.image)})
+        path = save_latent(folder / "latent.safetensors", latent.detach().to("cpu"), {"image": str(self.image)})
         return Inversion(folder, _safe(self.image.stem), latent, bench.generator, target=target, initial=None,
                          final=final, metrics=metrics, files={"latent": path})
 
