@@ -52,7 +52,7 @@ def main() -> None:
                 wait_text(page, "#near_inversion-scores", "PSNR", 900)
                 page.wait_for_selector("#near_inversion-0_sefa-edited img", timeout=120_000)
                 box = page.locator("#near_inversion-0_sefa-strength input[type=number]")
-                box.fill("2.5")
+                box.fill("1.5")
                 box.press("Enter")
                 page.wait_for_selector("#near_inversion-0_sefa-download", state="visible", timeout=60_000)
                 time.sleep(2)
@@ -68,10 +68,10 @@ def main() -> None:
                 canvas = page.locator("#tcp_region-0_tcp_region-mask canvas").first
                 canvas.wait_for(timeout=60_000)
                 box = canvas.bounding_box()
-                page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.2)
+                x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+                page.mouse.move(x - 60, y - 60)
                 page.mouse.down()
-                for k in range(12):
-                    page.mouse.move(box["x"] + box["width"] * (0.3 + 0.03 * k), box["y"] + box["height"] * (0.2 + 0.05 * k))
+                page.mouse.move(x + 60, y + 60, steps=25)  # a diagonal stroke across the image
                 page.mouse.up()
                 time.sleep(4)
                 page.screenshot(path=str(out / "serve_tcp.png"), full_page=True)

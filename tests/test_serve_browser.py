@@ -41,37 +41,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class server:  # noqa: N801 - the fixture below keeps its run folder here
+    root: Path
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def url(tmp_path_factory):
     from ganedit.serve import UploadLimits, Workbench
     from ganedit.serve.app import launch
 
     with pytest.MonkeyPatch.context() as mp, torch_threads(1):
         mp.chdir(repo_root())
-        bench = Workbench("configs/near_inversion.yaml", overrides=TINY, root=tmp_path_factory.mktemp("serve"))
-        demo, url = launch([bench], UploadLimits(max_bytes=2 * 2**20), port=free_port(), block=False, quiet=True)
+        root = tmp_path_factory.mktemp("serve")
+        benches = [Workbench("configs/near_inversion.yaml", overrides=TINY, root=root),
+                   Workbench("configs/tcp_region.yaml", root=root)]
+        demo, url = launch(benches, UploadLimits(max_bytes=2 * 2**20), port=free_port(), block=False, quiet=True)
         try:
+            server.root = root
             yield url
         finally:
             demo.close()
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def page(url):
     external: list[str] = []
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)  # a fresh profile each launch
         page = browser.new_page(viewport={"width": 1400, "height": 1700}, accept_downloads=True)
 
         def route(r):  # everything must come from the server: record (and refuse) anything else
-            if r.request.url.startswith(server.rstrip("/")) or r.request.url.startswith(("data:", "blob:")):
+            if r.request.url.startswith(url.rstrip("/")) or r.request.url.startswith(("data:", "blob:")):
                 r.continue_()
             else:
                 external.append(r.request.url)
                 r.abort()
 
         page.route("**/*", route)
-        page.goto(server)
+        page.goto(url)
         page.external = external
         yield page
         browser.close()
@@ -145,3 +152,33 @@ def test_bad_uploads_show_an_error_and_the_server_keeps_serving(page, tmp_path, 
     assert message in status(page)
     upload(page, repo_root() / "assets/images/real/coffee.png")
     wait_text(page, "#near_inversion-status", "Loaded coffee.png")
+
+
+def test_paint_a_region(page):
+    """TCP tab: pick a sample, encode it, paint a stroke in the first panel's mask: the stroke becomes
+    the region's mask (where it was drawn) and the edited image changes."""
+    page.get_by_role("tab", name="tcp_region (tcp_stylize)").click()
+    page.click("#tcp_region-sample input")
+    page.keyboard.type("content_1")
+    page.keyboard.press("Enter")
+    wait_text(page, "#tcp_region-status", "Sample content_1")
+    page.click("#tcp_region-invert")
+    wait_text(page, "#tcp_region-scores", "Reconstruction PSNR")
+    edited = "#tcp_region-0_tcp_region-edited img"
+    page.wait_for_selector(edited, timeout=60_000)
+    before = page.get_attribute(edited, "src")
+    canvas = page.locator("#tcp_region-0_tcp_region-mask canvas").first
+    box = canvas.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x - 60, y - 60)
+    page.mouse.down()
+    page.mouse.move(x + 60, y + 60, steps=25)
+    page.mouse.up()
+    page.wait_for_function("([s, b]) => document.querySelector(s) && document.querySelector(s).src !== b",
+                           arg=[edited, before], timeout=60_000)
+    masks = sorted(server.root.glob("tcp_region/*/masks/*.png"))
+    assert masks, "the stroke was not saved as a mask"
+    mask = Image.open(masks[-1]).convert("L")
+    assert mask.size == (64, 64)
+    assert mask.getpixel((32, 32)) > 127 and mask.getpixel((4, 60)) == 0 and mask.getpixel((60, 4)) == 0
+    assert page.external == []

@@ -144,6 +144,7 @@ class Tab:
         if isinstance(c, Mask):
             return gr.ImageEditor(label=f"{c.label} — without strokes: {c.default}", type="numpy",
                                   sources=(), transforms=(), layers=False, height=SHOW + 80,
+                                  canvas_size=(SHOW, SHOW), fixed_canvas=True,
                                   brush=gr.Brush(colors=["#ff0066"], default_size=12, color_mode="fixed"),
                                   elem_id=f"{p}-{c.name}")
         raise TypeError(f"unknown control {c!r}")

@@ -29,6 +29,7 @@ import ganedit
 from ganedit.config import ConfigError, Problem
 from ganedit.io.atomic import atomic_path, atomic_write_json, atomic_write_text
 from ganedit.io.images import list_images, load_image, save_image
+from ganedit.runner import resolve_device
 from ganedit.serve.editing import Mask, Panel, References, make_panels
 from ganedit.serve.uploads import UploadLimits, check_upload
 
@@ -97,8 +98,10 @@ class Workbench:
         self.resolved = self.config.resolved()
         self.resolved.pop("output", None)
         self.root = Path(root)
-        self.device = torch.device("cpu") if self.config.device == "auto" and not torch.cuda.is_available() \
-            else torch.device("cuda" if self.config.device in ("auto", "cuda") else "cpu")
+        self.device = resolve_device(self.config.device)
+        # Editors may hook into a shared generator (SeFa finds its style affines that way): one
+        # render at a time per workbench (a render takes about 0.1 s).
+        self.render_lock = threading.Lock()
         self.generator = self._build("generator", self.resolved["generator"]).eval()
         self.encoder = self._build("encoder", self.resolved["encoder"]).eval() if self.method == "encoder" else None
         self.resolution = int(self.resolved.get("resolution") or self.generator.img_resolution)
@@ -339,7 +342,7 @@ class Session:
             panel = self.bench.panels[panel]
         params, pick = panel.params(values)
         spec = {"type": panel.type, "params": params}
-        with self._lock:
+        with self._lock, self.bench.render_lock:
             inv = self.inversion
             try:
                 editor = self.bench._build("editor", spec)
