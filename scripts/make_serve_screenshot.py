@@ -23,6 +23,12 @@ def wait_text(page, selector: str, text: str, timeout: float) -> None:
                            arg=[selector, text], timeout=timeout * 1000)
 
 
+def settled(page, timeout: float = 600) -> None:
+    """Wait until no component is processing any more (every render has landed)."""
+    page.wait_for_function("() => !document.body.innerText.includes('processing')", timeout=timeout * 1000)
+    time.sleep(1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs/images")
@@ -55,7 +61,7 @@ def main() -> None:
                 box.fill("1.5")
                 box.press("Enter")
                 page.wait_for_selector("#near_inversion-0_sefa-download", state="visible", timeout=60_000)
-                time.sleep(2)
+                settled(page)
                 page.screenshot(path=str(out / "serve.png"), full_page=True)
 
                 page.get_by_role("tab", name="tcp_region (tcp_stylize)").click()
@@ -73,7 +79,8 @@ def main() -> None:
                 page.mouse.down()
                 page.mouse.move(x + 60, y + 60, steps=25)  # a diagonal stroke across the image
                 page.mouse.up()
-                time.sleep(4)
+                time.sleep(2)
+                settled(page)
                 page.screenshot(path=str(out / "serve_tcp.png"), full_page=True)
                 browser.close()
         finally:

@@ -227,6 +227,31 @@ def test_tcp_session_composites_input(tcp):
     assert float((styled - inv.final).abs().mean()) > 0.01
 
 
+def test_panels_map_controls_to_editor_params():
+    """Each panel turns its controls into the editor's own params (the editor does the editing)."""
+    from ganedit.serve.editing import References, make_panels
+
+    refs = References(images=[("a", "a.png")], textures=[("t", "t.png")])
+    sefa, ganspace, tcp = make_panels([
+        {"type": "sefa", "params": {"num_directions": 3, "strengths": [-3.0, 3.0]}},
+        {"type": "ganspace", "params": {"path": "pca.npz", "mode": "offset", "edits": [
+            {"component": 0, "layers": "all", "sigmas": [-2.0, 2.0]},
+            {"component": 4, "layers": "coarse", "sigmas": [1.0]}]}},
+        {"type": "tcp_region", "params": {"style": "s.png", "mask": "m.png", "strengths": [1.0],
+                                          "composite": "input"}}], refs)
+    assert sefa.params({"direction": "2", "strength": 1.5}) == (
+        {"num_directions": 3, "strengths": [1.5]}, 2)
+    params, pick = ganspace.params({"control": "1", "strength": -1.0})
+    assert params["edits"] == [{"component": 4, "layers": "coarse", "sigmas": [-1.0]}] and pick == 0
+    assert params["path"] == "pca.npz" and params["mode"] == "offset"
+    assert [c[0] for c in ganspace.controls[0].choices] == ["component 0", "component 4 (coarse)"]
+    params, _ = tcp.params({"mask": "painted.png", "style": "t.png", "strength": 0.5})
+    assert params["regions"] == [{"mask": "painted.png", "style": "t.png"}] and params["strengths"] == [0.5]
+    assert params["composite"] == "input" and params["style"] is None and params["mask"] is None
+    params, _ = tcp.params({})  # nothing painted: the config's own mask and first style
+    assert params["regions"] == [{"mask": "m.png", "style": "s.png"}]
+
+
 def test_slider_ranges_cover_the_config(near):
     strength = next(c for c in near.panels[0].controls if isinstance(c, Slider))
     assert strength.minimum <= -3 and strength.maximum >= 3 and strength.value == 0

@@ -143,6 +143,28 @@ def direction_panel(index: int, params: dict[str, Any], refs: "References") -> P
                  "Add strength x the direction to the latent.")
 
 
+def ganspace_panel(index: int, params: dict[str, Any], refs: "References") -> Panel:
+    """GANSpace (issue 18's ``ganspace`` editor): one of the config's ``edits`` (a component on its
+    layers) and its strength in standard deviations."""
+    edits = [dict(e) for e in params.get("edits") or [{"component": c} for c in range(3)]]
+
+    def name(e: dict[str, Any]) -> str:
+        layers = e.get("layers", "all")
+        return e.get("label") or f"component {e['component']}" + ("" if layers == "all" else f" ({layers})")
+
+    sigmas = [float(s) for e in edits for s in e.get("sigmas") or [2.0]]
+    controls: list[Control] = [Choice("control", "GANSpace component", [(name(e), str(i)) for i, e in enumerate(edits)],
+                                      "0"),
+                               _strength({"strengths": sigmas}, "sigma (standard deviations)")]
+
+    def make(v: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        chosen = {**edits[int(v["control"])], "sigmas": [float(v["strength"])]}
+        return {**params, "edits": [chosen]}, 0
+
+    return Panel(index, "ganspace", "GANSpace", controls, make,
+                 "Move along a principal component of W, in its standard deviations.")
+
+
 def style_mixing_panel(index: int, params: dict[str, Any], refs: "References") -> Panel:
     layers = [str(x) if isinstance(x, str) else ",".join(str(i) for i in x) for x in params.get("layers") or []]
     layers = list(dict.fromkeys(layers + ["coarse", "middle", "fine", "all"]))
@@ -249,6 +271,7 @@ def generic_panel(index: int, type_: str, params: dict[str, Any], refs: "Referen
 PANELS: dict[str, Callable[[int, dict[str, Any], "References"], Panel]] = {
     "sefa": sefa_panel,
     "direction": direction_panel,
+    "ganspace": ganspace_panel,
     "style_mixing": style_mixing_panel,
     "texture_interpolation": texture_interpolation_panel,
     "swap": swap_panel,
