@@ -86,8 +86,9 @@ class ConfigError(GanEditError, ValueError):
 
 
 COMMON_KEYS = {"task", "seed", "device", "threads", "output", "description"}
-#: Largest seed: torch takes 64-bit seeds and tasks add small offsets (per image, per process).
-MAX_SEED = 2**63 - 1
+#: Largest seed (32 bits, numpy's range): tasks derive seeds from it with offsets and multiples
+#: (per image, per process, per training step) that must stay within torch's 64 bits.
+MAX_SEED = 2**32 - 1
 
 
 class RunConfig(BaseModel):
