@@ -318,9 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows up here for buffered output
         return status
     except BrokenPipeError:
-        # The reader went away (`ganedit schema | head`): stop quietly like any Unix tool, and keep
-        # the interpreter from complaining again when it flushes stdout at exit.
+        # The reader went away (`ganedit schema | head`): one line on stderr instead of a traceback,
+        # and keep the interpreter from complaining again when it flushes stdout at exit.
         _silence_stdout()
+        _error_lines("stdout was closed by its reader (broken pipe); the output was cut short")
         return EXIT_BROKEN_PIPE
     except GanEditError as exc:
         if args.debug:

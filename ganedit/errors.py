@@ -14,7 +14,7 @@ EXIT_FAILURE = 1  #: the run itself failed: I/O error, disk full, training diver
 EXIT_INPUT = 2  #: bad input: config, file, option, output folder in use
 EXIT_ITEMS_FAILED = 3  #: the run finished but some items (images) failed; see metrics.json
 EXIT_INTERRUPTED = 130  #: Ctrl-C
-EXIT_BROKEN_PIPE = 141  #: the reader of stdout went away (``ganedit schema | head``): 128 + SIGPIPE
+EXIT_BROKEN_PIPE = 2  #: the reader of stdout went away (``ganedit schema | head``): one line, as for bad input
 
 
 class GanEditError(Exception):

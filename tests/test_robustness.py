@@ -338,8 +338,7 @@ def test_failed_items_exit_3_and_quiet_still_reports_them(tmp_path, capsys):
 
 def test_closed_stdout_is_not_a_traceback(tmp_path):
     """Was: ``ganedit describe --all | head`` and ``schema | head`` ended in a BrokenPipeError
-    traceback. Now they stop quietly with 141 (128 + SIGPIPE), what the shell reports for a tool
-    whose reader went away."""
+    traceback. Now they stop with one ``error:`` line on stderr and status 2."""
     for args in (["describe", "--all"], ["schema"]):
         read, write = os.pipe()
         os.close(read)  # the reader (head) has gone
@@ -347,7 +346,9 @@ def test_closed_stdout_is_not_a_traceback(tmp_path):
             res = cli_process(*args, stdout=write, stderr=subprocess.PIPE, capture_output=False)
         finally:
             os.close(write)
-        assert res.returncode == 141 and res.stderr == "", (args, res.stderr)
+        assert res.returncode == 2, (args, res.returncode, res.stderr)
+        assert res.stderr.splitlines() == ["error: stdout was closed by its reader (broken pipe); "
+                                           "the output was cut short"], (args, res.stderr)
 
 
 @pytest.mark.parametrize("override, needles", [
