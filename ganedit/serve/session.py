@@ -30,7 +30,7 @@ from ganedit.config import ConfigError, Problem
 from ganedit.io.atomic import atomic_path, atomic_write_json, atomic_write_text
 from ganedit.io.images import list_images, load_image, save_image
 from ganedit.runner import resolve_device
-from ganedit.serve.editing import Mask, Panel, References, make_panels
+from ganedit.serve.editing import Panel, References, make_panels
 from ganedit.serve.uploads import UploadLimits, check_upload
 
 #: The tasks the editor serves, and how they get a latent.
@@ -366,9 +366,6 @@ class Session:
                           "# renders them again (DIR/images/...; see edits.json for which image is which).\n"
                           + yaml.safe_dump(raw, sort_keys=False))
         atomic_write_json(inv.folder / "edits.json", {"edits": self.edits})
-
-    def mask_controls(self, panel: Panel) -> list[Mask]:
-        return [c for c in panel.controls if isinstance(c, Mask)]
 
 
 class _RunStub:
