@@ -5,7 +5,12 @@ handlers, the CLI. The browser test is tests/test_serve_browser.py."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 import torch
@@ -286,3 +291,28 @@ def test_cli_serve_help_and_missing_gradio(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "gradio", None)  # as if the optional extra were not installed
     assert main(["serve", "configs/near_inversion.yaml"]) == 2
     assert "pip install -e '.[serve]'" in capsys.readouterr().err
+
+
+def test_cli_serves_the_page(tmp_path):
+    """`ganedit serve CONFIG` starts the server on 127.0.0.1 and serves the page until stopped."""
+    pytest.importorskip("gradio")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "ganedit", "serve", "configs/tcp_region.yaml", "--port", str(port),
+                             "--output", str(tmp_path)], cwd=repo_root(), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, page = time.monotonic() + 180, ""
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
+                break
+            except OSError:
+                time.sleep(1)
+        assert proc.poll() is None, proc.stdout.read()
+        assert "ganedit editor" in page
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)

@@ -26,6 +26,9 @@ CHROMIUM = os.environ.get("GANEDIT_CHROMIUM") or shutil.which("chromium") or "/u
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 #: The bundled near-inversion config, cut to a few steps (enough to see the progress bar move).
+# gradio's queue calls pandas options that pandas 3 deprecates; not ours to fix.
+pytestmark = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:Warning"),
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated:Warning")]
 TINY = ["inverter.params.initial.params.steps=12", "inverter.params.steps=12"]
 
 if not Path(CHROMIUM).is_file():
