@@ -1,4 +1,4 @@
-"""The ``ganedit`` command line: run, validate, plugins, components, describe, schema, convert."""
+"""The ``ganedit`` command line: run, validate, plugins, components, describe, schema, convert, serve."""
 
 from __future__ import annotations
 
@@ -249,6 +249,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import gradio  # noqa: F401 - only to tell whether the optional extra is installed
+    except ImportError:
+        print("error: ganedit serve needs the web library gradio, which is not installed; install it with "
+              "`pip install -e '.[serve]'` (or `pip install -r requirements.txt`)", file=sys.stderr)
+        return EXIT_USAGE
+    from ganedit.serve.app import serve
+    from ganedit.serve.uploads import UploadLimits
+
+    limits = UploadLimits(max_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels)
+    return serve(args.configs, overrides=args.set, output=args.output, limits=limits, host=args.host,
+                 port=args.port)
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganedit", description="GAN inversion and editing with plugins.")
@@ -296,6 +311,19 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--format", default=None, help="source format (default: sniffed)")
     cv.add_argument("--force", action="store_true", help="replace DST if it exists")
     cv.set_defaults(func=cmd_convert)
+
+    sv = sub.add_parser("serve", help="interactive editor in the browser (invert, edit, download)")
+    sv.add_argument("configs", nargs="*", metavar="CONFIG",
+                    help="invert / swapae_swap / tcp_stylize configs, one tab each (default: the bundled ones)")
+    sv.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a value of every config")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    sv.add_argument("--port", type=int, default=7860)
+    sv.add_argument("--output", "-o", default="runs/serve", help="folder of the sessions' run folders")
+    sv.add_argument("--max-upload-mb", type=float, default=20.0, help="largest upload in MiB (default 20)")
+    sv.add_argument("--max-pixels", type=int, default=4096 * 4096,
+                    help="largest upload in pixels, width x height (default 4096 x 4096)")
+    sv.set_defaults(func=cmd_serve)
     return p
 
 

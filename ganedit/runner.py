@@ -66,7 +66,8 @@ class RunContext:
     """What a task gets: output folder, device, seed, builders, logging and writing helpers."""
 
     def __init__(self, config: RunConfig, output_dir: Path, device: torch.device,
-                 registry: Registry, quiet: bool = False, on_start: Callable[["RunContext"], None] | None = None):
+                 registry: Registry, quiet: bool = False, on_start: Callable[["RunContext"], None] | None = None,
+                 progress: Callable[..., Iterable] | None = None):
         self.config = config
         self._output_dir = Path(output_dir)
         self._on_start = on_start
@@ -75,6 +76,7 @@ class RunContext:
         self.seed = config.seed
         self.registry = registry
         self.quiet = quiet
+        self._progress = progress
         self._writer = None
         self.metrics_written = False
         self.used: dict[str, set[str]] = {}
@@ -101,6 +103,8 @@ class RunContext:
     # ----------------------------------------------------------------- progress / logs
     def progress(self, iterable: Iterable | None = None, total: int | None = None, desc: str = "",
                  **kw: Any):
+        if self._progress is not None:  # the caller's own reporter (e.g. the browser editor's bar)
+            return self._progress(iterable, total=total, desc=desc)
         from tqdm.auto import tqdm
 
         return tqdm(iterable, total=total, desc=desc, disable=self.quiet, leave=False,
@@ -193,8 +197,12 @@ def default_output(config: RunConfig) -> Path:
 
 def run(config: RunConfig | dict | str | os.PathLike, output: str | os.PathLike | None = None,
         overrides: list[str] | None = None, device: str | None = None, seed: int | None = None,
-        quiet: bool = False, registry: Registry | None = None) -> dict[str, Any]:
-    """Validate (if needed) and run a config; returns the ``summary`` written to ``metrics.json``."""
+        quiet: bool = False, registry: Registry | None = None,
+        progress: Callable[..., Iterable] | None = None) -> dict[str, Any]:
+    """Validate (if needed) and run a config; returns the ``summary`` written to ``metrics.json``.
+
+    ``progress``, if given, replaces the tqdm bars: ``progress(iterable, total=, desc=)`` must return
+    an iterable over ``iterable`` (``ganedit serve`` turns it into the page's progress bar)."""
     from ganedit.config import apply_overrides, read_yaml
 
     registry = registry or load_registry()
@@ -235,7 +243,8 @@ def run(config: RunConfig | dict | str | os.PathLike, output: str | os.PathLike 
     with locked_folder(out, lock=main_process):
         seed_everything(config.seed)
         with torch_threads(config.threads):
-            context = RunContext(config, out, dev, registry, quiet=quiet, on_start=on_start)
+            context = RunContext(config, out, dev, registry, quiet=quiet, on_start=on_start,
+                                 progress=progress)
             context.used.setdefault(task_entry.dist, set()).add(f"task:{task_entry.name}")
             task = task_entry.cls.from_params(config.params, registry=registry, device=dev)
             try:
