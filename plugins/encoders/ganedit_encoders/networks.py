@@ -75,19 +75,35 @@ def progressive(raw: torch.Tensor) -> torch.Tensor:
     return torch.cat([raw[:, :1], raw[:, :1] + raw[:, 1:]], 1)
 
 
-def resnet34_body(stem_width: int, widths: Sequence[int] = OFFICIAL_WIDTHS) -> nn.Sequential:
-    """torchvision's ResNet-34 ``layer1..layer4`` basic blocks, flattened (``body.0 .. body.15``)."""
-    from torchvision.models.resnet import BasicBlock
+class BasicBlock(nn.Module):
+    """ResNet basic block as torchvision writes it (names ``conv1, bn1, conv2, bn2, downsample``):
+    ``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))``."""
 
+    def __init__(self, in_channel: int, depth: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channel, depth, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(depth)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(depth, depth, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(depth)
+        self.downsample = None
+        if stride != 1 or in_channel != depth:
+            self.downsample = nn.Sequential(nn.Conv2d(in_channel, depth, 1, stride, bias=False), nn.BatchNorm2d(depth))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + (self.downsample(x) if self.downsample is not None else x))
+
+
+def resnet34_body(stem_width: int, widths: Sequence[int] = OFFICIAL_WIDTHS) -> nn.Sequential:
+    """ResNet-34's ``layer1..layer4`` basic blocks, flattened (``body.0 .. body.15``, the official
+    ``RESNET_MAPPING`` of torchvision's names)."""
     blocks: list[nn.Module] = []
     in_channel = stem_width
     for stage, (depth, count) in enumerate(zip(widths, RESNET34_UNITS)):
         for i in range(count):
-            stride = 2 if (i == 0 and stage > 0) else 1
-            down = None
-            if stride != 1 or in_channel != depth:
-                down = nn.Sequential(nn.Conv2d(in_channel, depth, 1, stride, bias=False), nn.BatchNorm2d(depth))
-            blocks.append(BasicBlock(in_channel, depth, stride, down))
+            blocks.append(BasicBlock(in_channel, depth, 2 if (i == 0 and stage > 0) else 1))
             in_channel = depth
     return nn.Sequential(*blocks)
 
