@@ -1,0 +1,78 @@
+"""`ganedit run` of the chain users run: e4e encoder -> near_perfect generator tweak -> GANSpace and
+InterFaceGAN-style direction edits, on the official e4e fixture (64 px decoder) on CPU."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import ganedit
+from ganedit.cli import main
+from ganedit.io.images import load_image, save_image
+from ganedit.metrics import psnr
+
+from ganedit_inversion import load_latent
+
+
+def ganspace_npz(G, path, components: int = 4) -> None:
+    """A GANSpace --use_w decomposition of G's mapped w, in GANSpace's .npz layout."""
+    z = torch.randn(2000, G.z_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        w = G.mapping(z, 1.0, None)[:, 0].double()
+    mean = w.mean(0)
+    comp = torch.linalg.svd(w - mean, full_matrices=False)[2][:components]
+    std = ((w - mean) @ comp.T).std(0)
+    np.savez_compressed(path, lat_comp=comp[:, None].float().numpy(), lat_mean=mean[None].float().numpy(),
+                        lat_stdev=std.float().numpy())
+
+
+def test_e4e_near_perfect_ganspace_direction(e4e_psp_dir, load_cases, tmp_path):
+    ckpt = e4e_psp_dir / "e4e" / "checkpoint.pt"
+    G = ganedit.build("generator", {"type": "stylegan2", "params": {"checkpoint": str(ckpt)}})
+    ganspace_npz(G, tmp_path / "ganspace.npz")
+    boundary = torch.randn(1, G.w_dim, generator=torch.Generator().manual_seed(1))
+    np.save(tmp_path / "smile.npy", (boundary / boundary.norm()).numpy())  # InterFaceGAN layout [1, w_dim]
+    cases = load_cases("e4e")
+    save_image(tmp_path / "faces" / "face0.png", cases["x_uint8"][0].float() / 127.5 - 1)
+
+    encoder = {"type": "e4e", "params": {"checkpoint": str(ckpt)}}
+    config = {
+        "task": "invert", "seed": 0, "device": "cpu", "threads": 1,
+        "generator": {"type": "stylegan2", "params": {"checkpoint": str(ckpt)}},  # the e4e file's decoder
+        "inverter": {"type": "near_perfect", "params": {
+            "initial": {"type": "encoder", "params": {"encoder": encoder}},
+            "steps": 6, "global_every": 2, "adversarial_every": 2, "stop": {"metric": "psnr", "threshold": 60},
+            # the e4e file holds no image discriminator: a small random one for the adversarial terms
+            "discriminator": {"type": "stylegan2", "params": {
+                "resolution": 64, "channels": {4: 16, 8: 16, 16: 16, 32: 16, 64: 16}, "seed": 3}}}},
+        "editors": [
+            {"type": "ganspace", "params": {"path": str(tmp_path / "ganspace.npz"), "edits": [
+                {"component": 0, "sigmas": [-2.0, 2.0]},
+                {"component": 1, "layers": [3], "sigmas": [5.0], "label": "c1_layer3"}]}},
+            {"type": "direction", "params": {"path": str(tmp_path / "smile.npy"), "strengths": [3.0]}},
+        ],
+        "inputs": str(tmp_path / "faces"),
+    }
+    (tmp_path / "chain.yaml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "run"
+    assert main(["run", str(tmp_path / "chain.yaml"), "--output", str(out), "--quiet"]) == 0
+
+    record = json.loads((out / "metrics.json").read_text())["images"][0]
+    assert record["status"] == "ok", record
+    assert record["edits"] == ["ganspace0_-2", "ganspace0_+2", "c1_layer3_+5", "smile_+3"]
+    for label in record["edits"] + ["target", "initial", "final", "grid"]:
+        assert (out / "images" / "face0" / f"{label}.png").is_file(), label
+    assert 1 <= record["steps"] <= 6 and record["psnr_final"] > record["psnr_initial"]
+
+    # The starting point is exactly the e4e encoding of the 64 px target (resized to 256 inside).
+    target = load_image(tmp_path / "faces" / "face0.png", 64, "center_crop")[None]
+    E = ganedit.build("encoder", encoder)
+    with torch.no_grad():
+        code = E.encode(target)
+        assert float(psnr(G.generate(code), target)) == pytest.approx(record["psnr_initial"], abs=1e-3)
+    saved = load_latent(out / record["latent"])
+    assert torch.allclose(saved.ws, code.ws, atol=1e-5)
