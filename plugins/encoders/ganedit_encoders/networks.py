@@ -109,12 +109,15 @@ def resnet34_body(stem_width: int, widths: Sequence[int] = OFFICIAL_WIDTHS) -> n
 
 
 class _Backbone(nn.Module):
-    """Stem + body with the official module names; ``features(x, taps)`` returns the tapped maps."""
+    """Stem + body with the official module names, and what every head shares: ``n_styles`` codes
+    of width ``style_dim``; ``progressive`` = e4e's ``w0 + delta_i`` parameterisation."""
 
-    backbone: str
-    units: tuple[int, ...]
-
-    def _build_backbone(self, backbone: Backbone, input_nc: int, stem_width: int, widths: Sequence[int]) -> None:
+    def __init__(self, n_styles: int, style_dim: int, input_nc: int, stem_width: int, widths: Sequence[int],
+                 backbone: Backbone, progressive: bool = False):
+        super().__init__()
+        self.n_styles = int(n_styles)
+        self.style_dim = int(style_dim)
+        self.progressive = progressive
         self.backbone = backbone
         self.input_nc = input_nc
         self.widths = tuple(int(w) for w in widths)
@@ -152,6 +155,10 @@ class _Backbone(nn.Module):
                 break
         return out
 
+    def top(self, x: torch.Tensor) -> torch.Tensor:
+        """The final feature map (16x16 for a 256 input)."""
+        return self.features(x, [len(self.body) - 1])[0]
+
 
 class FPNStyleEncoder(_Backbone):
     """pSp's GradualStyleEncoder / e4e's Encoder4Editing: styles from a 3-level feature pyramid.
@@ -163,11 +170,7 @@ class FPNStyleEncoder(_Backbone):
     def __init__(self, n_styles: int, style_dim: int = 512, input_nc: int = 3, stem_width: int = 64,
                  widths: Sequence[int] = OFFICIAL_WIDTHS, progressive: bool = False,
                  backbone: Backbone = "ir_se50"):
-        super().__init__()
-        self._build_backbone(backbone, input_nc, stem_width, widths)
-        self.n_styles = int(n_styles)
-        self.style_dim = int(style_dim)
-        self.progressive = progressive
+        super().__init__(n_styles, style_dim, input_nc, stem_width, widths, backbone, progressive)
         top = self.widths[3]
         self.styles = nn.ModuleList(
             GradualStyleBlock(top, style_dim, 16 if i < COARSE else 32 if i < MIDDLE else 64)
@@ -197,15 +200,11 @@ class BackboneStyleEncoder(_Backbone):
     def __init__(self, n_styles: int, style_dim: int = 512, input_nc: int = 6, stem_width: int = 64,
                  widths: Sequence[int] = OFFICIAL_WIDTHS, progressive: bool = False,
                  backbone: Backbone = "ir_se50"):
-        super().__init__()
-        self._build_backbone(backbone, input_nc, stem_width, widths)
-        self.n_styles = int(n_styles)
-        self.style_dim = int(style_dim)
-        self.progressive = progressive
+        super().__init__(n_styles, style_dim, input_nc, stem_width, widths, backbone, progressive)
         self.styles = nn.ModuleList(GradualStyleBlock(self.widths[3], style_dim, 16) for _ in range(self.n_styles))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        (top,) = self.features(x, [len(self.body) - 1])
+        top = self.top(x)
         raw = torch.stack([style(top) for style in self.styles], dim=1)
         return progressive(raw) if self.progressive else raw
 
@@ -214,39 +213,27 @@ class WEncoder(_Backbone):
     """pSp's BackboneEncoderUsingLastLayerIntoW (e4e: SingleStyleCodeEncoder): one W code
     ``[N, S]`` from the globally pooled final map."""
 
-    progressive = False
-
     def __init__(self, n_styles: int, style_dim: int = 512, input_nc: int = 3, stem_width: int = 64,
                  widths: Sequence[int] = OFFICIAL_WIDTHS, backbone: Backbone = "ir_se50"):
-        super().__init__()
-        self._build_backbone(backbone, input_nc, stem_width, widths)
-        self.n_styles = int(n_styles)
-        self.style_dim = int(style_dim)
+        super().__init__(n_styles, style_dim, input_nc, stem_width, widths, backbone)
         self.output_pool = nn.AdaptiveAvgPool2d((1, 1))
         self.linear = EqualLinear(self.widths[3], style_dim, lr_mul=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        (top,) = self.features(x, [len(self.body) - 1])
-        return self.linear(self.output_pool(top).flatten(1))
+        return self.linear(self.output_pool(self.top(x)).flatten(1))
 
 
 class WPlusEncoder(_Backbone):
     """pSp's BackboneEncoderUsingLastLayerIntoWPlus: BN, 7x7 adaptive pool, linear, then one
     equalised linear layer to all ``n_styles`` codes."""
 
-    progressive = False
-
     def __init__(self, n_styles: int, style_dim: int = 512, input_nc: int = 3, stem_width: int = 64,
                  widths: Sequence[int] = OFFICIAL_WIDTHS, backbone: Backbone = "ir_se50"):
-        super().__init__()
-        self._build_backbone(backbone, input_nc, stem_width, widths)
-        self.n_styles = int(n_styles)
-        self.style_dim = int(style_dim)
+        super().__init__(n_styles, style_dim, input_nc, stem_width, widths, backbone)
         top = self.widths[3]
         self.output_layer_2 = nn.Sequential(nn.BatchNorm2d(top), nn.AdaptiveAvgPool2d((7, 7)), nn.Flatten(),
                                             nn.Linear(top * 7 * 7, style_dim))
         self.linear = EqualLinear(style_dim, style_dim * self.n_styles, lr_mul=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        (top,) = self.features(x, [len(self.body) - 1])
-        return self.linear(self.output_layer_2(top)).view(-1, self.n_styles, self.style_dim)
+        return self.linear(self.output_layer_2(self.top(x))).view(-1, self.n_styles, self.style_dim)
