@@ -102,19 +102,6 @@ def read_official(path: str | os.PathLike) -> dict[str, Any]:
     return dict(obj)
 
 
-def is_official_encoder(path: str | os.PathLike) -> bool:
-    """Cheap check (memory-mapped) that ``path`` is an official encoder checkpoint."""
-    try:
-        obj = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - a Namespace in opts, or not a torch file: try the slow path
-        try:
-            obj = read_official(path)
-        except CheckpointError:
-            return False
-    state = obj.get("state_dict") if isinstance(obj, Mapping) else None
-    return isinstance(state, Mapping) and any(str(k).startswith("encoder.") for k in state)
-
-
 def opts_dict(obj: Mapping[str, Any], path: Path) -> dict[str, Any]:
     opts = obj.get("opts")
     if opts is None:

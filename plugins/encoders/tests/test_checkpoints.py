@@ -3,6 +3,7 @@ forms, training extras) and the clear errors on bad files."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -275,3 +276,20 @@ def test_other_torch_content(tmp_path):
     torch.save([torch.zeros(1)], path)
     with pytest.raises(CheckpointError, match="not a pSp/e4e/ReStyle checkpoint; the file holds a list"):
         encoder("psp", path)
+
+
+def test_input_resize_is_the_official_transform():
+    """encoder_input = torchvision's Resize((256, 256)) on a PIL image (bilinear, antialiased), then
+    ToTensor + Normalize(0.5, 0.5): within one uint8 level (PIL's fixed-point rounding) for down- and
+    upscaling of pixel noise, where a resize without antialiasing is off by ~100 levels."""
+    from PIL import Image
+
+    from ganedit_encoders import encoder_input
+
+    g = torch.Generator().manual_seed(0)
+    for size in (1024, 300, 64):
+        u8 = (torch.rand(3, size, size, generator=g) * 255).round().to(torch.uint8)
+        pil = Image.fromarray(u8.permute(1, 2, 0).numpy()).resize((256, 256), Image.BILINEAR)
+        official = torch.from_numpy(np.array(pil)).permute(2, 0, 1).float() / 127.5 - 1
+        ours = encoder_input(u8[None].float() / 127.5 - 1)[0]
+        assert (ours - official).abs().max() * 127.5 <= 1.01, size
