@@ -293,3 +293,23 @@ def test_input_resize_is_the_official_transform():
         official = torch.from_numpy(np.array(pil)).permute(2, 0, 1).float() / 127.5 - 1
         ours = encoder_input(u8[None].float() / 127.5 - 1)[0]
         assert (ours - official).abs().max() * 127.5 <= 1.01, size
+
+
+@torch.no_grad()
+def test_decoder_loads_as_stylegan2_generator(official_file):
+    """type: stylegan2 reads state_dict['decoder.*']; a latent_avg of one repeated vector (as training
+    stores it) is the truncation centre, distinct rows are not (the centre is then estimated)."""
+    from ganedit_stylegan2.plugin import sniff_rosinality
+
+    avg = torch.randn(8)
+    repeated = official_file("Encoder4Editing", latent_avg=avg.repeat(6, 1))
+    G = ganedit.build("generator", {"type": "stylegan2", "params": {"checkpoint": str(repeated)}})
+    assert torch.equal(G.w_avg, avg) and (G.num_ws, G.w_dim, G.img_resolution) == (6, 8, 16)
+    raw = torch.load(repeated, weights_only=True)["state_dict"]
+    assert torch.equal(G.net.convs[0].conv.weight, raw["decoder.convs.0.conv.weight"])
+    assert sniff_rosinality(repeated)
+    distinct = official_file("Encoder4Editing", latent_avg=torch.randn(6, 8))
+    G2 = ganedit.build("generator", {"type": "stylegan2", "params": {"checkpoint": str(distinct)}})
+    assert not torch.equal(G2.w_avg, torch.load(distinct, weights_only=True)["latent_avg"][0])
+    with pytest.raises(CheckpointError, match="no discriminator"):
+        ganedit.build("discriminator", {"type": "stylegan2", "params": {"checkpoint": str(distinct)}})
