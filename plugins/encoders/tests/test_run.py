@@ -30,14 +30,29 @@ def ganspace_npz(G, path, components: int = 4) -> None:
                         lat_stdev=std.float().numpy())
 
 
-def test_e4e_near_perfect_ganspace_direction(e4e_psp_dir, load_cases, tmp_path):
-    ckpt = e4e_psp_dir / "e4e" / "checkpoint.pt"
+@pytest.fixture(params=["official_fixture", "tiny_random"])
+def e4e_source(request, tmp_path):
+    """(e4e checkpoint, a face image file): the official e4e fixture (64 px decoder) when
+    ../shared is present, and always a tiny random e4e file in the official layout (16 px)."""
+    if request.param == "official_fixture":
+        folder = request.getfixturevalue("e4e_psp_dir")
+        cases = request.getfixturevalue("load_cases")("e4e")
+        image = cases["x_uint8"][0].float() / 127.5 - 1
+        ckpt = folder / "e4e" / "checkpoint.pt"
+    else:
+        ckpt = request.getfixturevalue("official_file")("Encoder4Editing", seed=7)
+        image = torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    save_image(tmp_path / "faces" / "face0.png", image)
+    return ckpt, tmp_path / "faces"
+
+
+def test_e4e_near_perfect_ganspace_direction(e4e_source, tmp_path):
+    ckpt, faces = e4e_source
     G = ganedit.build("generator", {"type": "stylegan2", "params": {"checkpoint": str(ckpt)}})
+    res = G.img_resolution
     ganspace_npz(G, tmp_path / "ganspace.npz")
     boundary = torch.randn(1, G.w_dim, generator=torch.Generator().manual_seed(1))
     np.save(tmp_path / "smile.npy", (boundary / boundary.norm()).numpy())  # InterFaceGAN layout [1, w_dim]
-    cases = load_cases("e4e")
-    save_image(tmp_path / "faces" / "face0.png", cases["x_uint8"][0].float() / 127.5 - 1)
 
     encoder = {"type": "e4e", "params": {"checkpoint": str(ckpt)}}
     config = {
@@ -48,14 +63,14 @@ def test_e4e_near_perfect_ganspace_direction(e4e_psp_dir, load_cases, tmp_path):
             "steps": 6, "global_every": 2, "adversarial_every": 2, "stop": {"metric": "psnr", "threshold": 60},
             # the e4e file holds no image discriminator: a small random one for the adversarial terms
             "discriminator": {"type": "stylegan2", "params": {
-                "resolution": 64, "channels": {4: 16, 8: 16, 16: 16, 32: 16, 64: 16}, "seed": 3}}}},
+                "resolution": res, "channels": {2**i: 16 for i in range(2, res.bit_length())}, "seed": 3}}}},
         "editors": [
             {"type": "ganspace", "params": {"path": str(tmp_path / "ganspace.npz"), "edits": [
                 {"component": 0, "sigmas": [-2.0, 2.0]},
                 {"component": 1, "layers": [3], "sigmas": [5.0], "label": "c1_layer3"}]}},
             {"type": "direction", "params": {"path": str(tmp_path / "smile.npy"), "strengths": [3.0]}},
         ],
-        "inputs": str(tmp_path / "faces"),
+        "inputs": str(faces),
     }
     (tmp_path / "chain.yaml").write_text(yaml.safe_dump(config))
     out = tmp_path / "run"
@@ -68,8 +83,8 @@ def test_e4e_near_perfect_ganspace_direction(e4e_psp_dir, load_cases, tmp_path):
         assert (out / "images" / "face0" / f"{label}.png").is_file(), label
     assert 1 <= record["steps"] <= 6 and record["psnr_final"] > record["psnr_initial"]
 
-    # The starting point is exactly the e4e encoding of the 64 px target (resized to 256 inside).
-    target = load_image(tmp_path / "faces" / "face0.png", 64, "center_crop")[None]
+    # The starting point is exactly the e4e encoding of the target (resized to 256 inside).
+    target = load_image(faces / "face0.png", res, "center_crop")[None]
     E = ganedit.build("encoder", encoder)
     with torch.no_grad():
         code = E.encode(target)
