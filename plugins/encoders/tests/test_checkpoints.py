@@ -38,6 +38,9 @@ def test_w_encoder_broadcasts_one_code(official_file, x256, form):
 def test_wplus_encoder_layout(official_file, x256):
     path = official_file("BackboneEncoderUsingLastLayerIntoWPlus")
     E = encoder("psp", path)
+    # built without storage, then every tensor assigned from the file: nothing left on "meta"
+    assert not any(t.is_meta for t in E.state_dict().values())
+    assert all(isinstance(p, torch.nn.Parameter) and p.requires_grad for p in E.net.parameters())
     keys = set(E.net.state_dict())
     assert {"output_layer_2.0.running_var", "output_layer_2.3.weight", "linear.weight"} <= keys
     ws = E.encode(x256).ws
