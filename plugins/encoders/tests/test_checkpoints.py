@@ -232,10 +232,18 @@ def test_non_image_psp_is_refused(official_file, tmp_path):
 
 
 @pytest.mark.parametrize("value, message", [(torch.zeros(3, 8), r"latent_avg has shape \(3, 8\)"),
-                                            (torch.full((6, 8), float("nan")), "latent_avg contains NaN")])
+                                            (torch.full((6, 8), float("nan")), "tensor 'latent_avg' holds 48 non-finite")])
 def test_bad_latent_avg(official_file, value, message):
     with pytest.raises(CheckpointError, match=message):
         encoder("e4e", official_file("Encoder4Editing", latent_avg=value))
+
+
+def test_non_finite_weights_are_refused(official_file, tmp_path):
+    def poison(o):
+        o["state_dict"]["encoder.styles.2.linear.weight"][0, 0] = float("inf")
+
+    with pytest.raises(CheckpointError, match="tensor 'state_dict.encoder.styles.2.linear.weight' holds 1 non-finite"):
+        encoder("e4e", _edited(official_file("Encoder4Editing"), tmp_path, poison))
 
 
 def test_restyle_needs_latent_avg(official_file):

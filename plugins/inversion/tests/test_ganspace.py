@@ -97,7 +97,7 @@ def test_components_of_another_generator_are_refused_before_inverting(generator,
     ({"lat_comp": np.ones((3, 1, 32)), "lat_mean": np.zeros((1, 31)), "lat_stdev": np.full(3, 2.0)},
      "inconsistent shapes"),
     ({"lat_comp": np.full((3, 1, 32), np.nan), "lat_mean": np.zeros((1, 32)), "lat_stdev": np.full(3, 2.0)},
-     "components contain NaN"),
+     "tensor 'components' holds 96 non-finite"),
 ])
 def test_bad_ganspace_files(tmp_path, arrays, message):
     path = tmp_path / "bad.npz"

@@ -32,7 +32,7 @@ import torch
 from pydantic import Field, FilePath
 
 from ganedit.interfaces import Edit, Editor, Generator, Params
-from ganedit.io.checkpoint import CheckpointError, safe_torch_load
+from ganedit.io.checkpoint import CheckpointError, check_finite, safe_torch_load
 from ganedit.latent import Latent, LatentError
 
 from ganedit_inversion.editors.base import latent_ws, render
@@ -104,9 +104,7 @@ def load_ganspace(path: str | Path) -> GanspaceComponents:
         raise CheckpointError(f"{p}: inconsistent shapes: components {tuple(comp.shape)}, mean "
                               f"{tuple(found['mean'].shape)}, stdev {tuple(found['std'].shape)}")
     std = std.reshape(-1)
-    for name, t in (("components", comp), ("mean", mean), ("stdev", std)):
-        if not torch.isfinite(t).all():
-            raise CheckpointError(f"{p}: {name} contain NaN/inf")
+    check_finite({"components": comp, "mean": mean, "stdev": std}, p)
     if bool((std == 1).all()):
         raise CheckpointError(f"{p}: lat_stdev is 1 for every component, which GANSpace writes for Z-space "
                               f"components (computed without --use_w); ganedit edits inverted W/W+ latents: "
