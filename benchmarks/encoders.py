@@ -22,12 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stylegan2_speed import _time as median_time  # noqa: E402 - median after a warm-up, shared
 
 
 def official_size_checkpoint(path: Path, family: str) -> None:
@@ -52,16 +55,6 @@ def official_size_checkpoint(path: Path, family: str) -> None:
     latent_avg = dec.mean_latent(4096).repeat(18, 1)
     torch.save({"state_dict": state, "opts": {**opts, "start_from_latent_avg": True, "device": "cuda:0"},
                 "latent_avg": latent_avg}, path)
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
