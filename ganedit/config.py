@@ -85,7 +85,7 @@ class ConfigError(GanEditError, ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-COMMON_KEYS = {"task", "seed", "device", "threads", "output", "description"}
+COMMON_KEYS = {"task", "seed", "device", "threads", "output", "description", "downloads"}
 #: Largest seed (32 bits, numpy's range): tasks derive seeds from it with offsets and multiples
 #: (per image, per process, per training step) that must stay within torch's 64 bits.
 MAX_SEED = 2**32 - 1
@@ -104,6 +104,9 @@ class RunConfig(BaseModel):
                                                          "machine 1 is often fastest")
     output: str | None = None
     description: str = ""
+    downloads: dict[str, str] = Field(default_factory=dict, description="files the config needs that ganedit "
+                                      "does not ship: {path or folder: where to get it}; 'not found' problems "
+                                      "under those paths quote it (not part of resolved())")
     params: Any = None  # the task's validated Params
     source: str | None = None
 
@@ -410,16 +413,28 @@ def validate_config(raw: dict[str, Any], registry: Any = None, source: str | Non
     try:
         params = model.model_validate(body)
     except ValidationError as exc:
-        raise ConfigError(pydantic_problems(exc, "", head.task, model)) from None
+        raise ConfigError(with_downloads(pydantic_problems(exc, "", head.task, model), head.downloads)) from None
     problems += [Problem("config", head.task, msg) for msg in entry.cls.check_params(params)]
     problems += _walk_slots(registry, params, "")
     if not problems:
         problems += [Problem(p, head.task, m) for p, m in entry.cls.check_compatibility(params, registry)]
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(with_downloads(problems, head.downloads))
     head.params = params
     head.source = source
     return head
+
+
+def with_downloads(problems: list[Problem], downloads: dict[str, str]) -> list[Problem]:
+    """'not found' problems of a path under a ``downloads`` entry, with where to get it appended."""
+    keys = sorted(downloads, key=len, reverse=True)  # the most specific entry wins
+    out = []
+    for p in problems:
+        # (a component's own message may already say where to download the file)
+        key = next((k for k in keys if "not found" in p.message and "download" not in p.message.lower()
+                    and k.rstrip("/") in p.message), None)
+        out.append(Problem(p.path, p.component, f"{p.message}; get it: {downloads[key]}") if key else p)
+    return out
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None, registry: Any = None) -> RunConfig:

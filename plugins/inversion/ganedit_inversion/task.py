@@ -211,6 +211,10 @@ class InvertTask(Task):
         check = getattr(inverter, "check_generator", None)
         if callable(check):
             check(generator, discriminator)  # config-level problems stop the run before any image
+        for editor in editors:  # e.g. a direction file of another generator's w_dim / num_ws
+            check = getattr(editor, "check_generator", None)
+            if callable(check):
+                check(generator)
 
         paths = list_images([p.inputs] if isinstance(p.inputs, str) else p.inputs)
         names = self.image_names(paths)
