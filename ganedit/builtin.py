@@ -48,7 +48,7 @@ class ProceduralDrawing(Params):
                             self.shape_labels, self.palette)
 
 
-class ProceduralImages(_data.ProceduralDataset, Dataset):
+class ProceduralImages(_data.ProceduralDataset, Dataset, name="procedural"):
     """Procedural shapes-and-textures images with known structure/texture factors (no download)."""
 
     class Params(ProceduralDrawing):
@@ -62,7 +62,7 @@ class ProceduralImages(_data.ProceduralDataset, Dataset):
                    params.shape_labels, params.palette)
 
 
-class ImageFolder(_data.ImageFolderDataset, Dataset):
+class ImageFolder(_data.ImageFolderDataset, Dataset, name="image_folder"):
     """Every image under a folder (recursive), resized by the documented policy."""
 
     class Params(Params):
@@ -77,7 +77,7 @@ class ImageFolder(_data.ImageFolderDataset, Dataset):
 
 
 # ----------------------------------------------------------------------------- losses
-class LaplacianPyramid(LaplacianPyramidLoss, Loss):
+class LaplacianPyramid(LaplacianPyramidLoss, Loss, name="laplacian_pyramid"):
     """Laplacian pyramid L1/L2 loss (kornia pyramid), per-level weights."""
 
     class Params(Params):
@@ -113,19 +113,19 @@ class _Elementwise(Loss):
         return cls()
 
 
-class L1(_Elementwise):
+class L1(_Elementwise, name="l1"):
     """Mean absolute error."""
 
     power = 1
 
 
-class L2(_Elementwise):
+class L2(_Elementwise, name="l2"):
     """Mean squared error."""
 
     power = 2
 
 
-class LPIPSLoss(Loss):
+class LPIPSLoss(Loss, name="lpips"):
     """LPIPS perceptual distance; needs the pretrained backbone weights (clear error otherwise)."""
 
     class Params(Params):
@@ -147,7 +147,7 @@ class LPIPSLoss(Loss):
 
 
 # ----------------------------------------------------------------------------- tasks
-class SampleTask(Task):
+class SampleTask(Task, name="sample"):
     """Draw seeded samples from a generator, apply editors, write images, a grid and metrics."""
 
     class Params(Params):
@@ -157,9 +157,6 @@ class SampleTask(Task):
         noise_mode: Literal["const", "random", "none"] = "const"
         editors: SlotList("editor") = Field(default_factory=list, description="edits applied to every sample")
         nrow: int = Field(8, ge=1, le=64, description="images per grid row")
-
-    def __init__(self, params: "SampleTask.Params"):
-        self.params = params
 
     @classmethod
     def check_compatibility(cls, params: "SampleTask.Params", registry: Any) -> list[tuple[str, str]]:
@@ -200,19 +197,9 @@ class SampleTask(Task):
         context.write_metrics(summary, records)
         return summary
 
-    @classmethod
-    def from_params(cls, params: "SampleTask.Params", **_: Any) -> "SampleTask":
-        return cls(params)
-
 
 @hookimpl
 def register_components(register) -> None:
-    register("dataset", "procedural", ProceduralImages)
-    register("dataset", "image_folder", ImageFolder)
-    register("loss", "laplacian_pyramid", LaplacianPyramid)
-    register("loss", "l1", L1)
-    register("loss", "l2", L2)
-    register("loss", "lpips", LPIPSLoss)
-    register("task", "sample", SampleTask)
+    register(ProceduralImages, ImageFolder, LaplacianPyramid, L1, L2, LPIPSLoss, SampleTask)
 
 

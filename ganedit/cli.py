@@ -197,6 +197,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
         raise RegistryError(f"no component named {args.name!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
     for e in entries:
         print(f"{e.kind} {e.name}  ({e.qualified_name}, {e.cls.__module__}.{e.cls.__qualname__})")
+        print(f"  defined at {e.location}")
         if e.cls.__doc__:
             print("  " + e.cls.__doc__.strip().splitlines()[0])
         lines = describe_params(e.params_model)

@@ -45,7 +45,7 @@ def make_registry(*plugins: Any, core: bool = True, strict: bool = True) -> Regi
     return reg
 
 
-class ToyGenerator(Generator):
+class ToyGenerator(Generator, name="toy"):
     """A tiny StyleGAN-shaped generator (mapping + per-layer styled 1x1 convs), for tests and docs."""
 
     class Params(Params):
@@ -104,4 +104,4 @@ class ToyPlugin:
 
     @hookimpl
     def register_components(self, register) -> None:
-        register("generator", "toy", ToyGenerator)
+        register(ToyGenerator)

@@ -17,7 +17,7 @@ from ganedit.testing import ToyPlugin, make_registry
 REPO = Path(__file__).resolve().parents[1]
 
 
-class StepInverter(Inverter):
+class StepInverter(Inverter, name="near_perfect"):
     """Test inverter with a step count and a file."""
 
     class Params(Params):
@@ -33,7 +33,7 @@ class StepInverter(Inverter):
         return "w+"
 
 
-class ZOnlyInverter(StepInverter):
+class ZOnlyInverter(StepInverter, name="stt"):
     """Produces latents no toy editor/generator pairs with."""
 
     @classmethod
@@ -41,7 +41,7 @@ class ZOnlyInverter(StepInverter):
         return "structure_texture"
 
 
-class FitTask(Task):
+class FitTask(Task, name="fit"):
     """Test task: a generator and an inverter."""
 
     class Params(Params):
@@ -67,9 +67,7 @@ class TestPlugin:
 
     @ganedit.hookimpl
     def register_components(self, register):
-        register("inverter", "near_perfect", StepInverter)
-        register("inverter", "stt", ZOnlyInverter)
-        register("task", "fit", FitTask)
+        register(StepInverter, ZOnlyInverter, FitTask)
 
 
 @pytest.fixture

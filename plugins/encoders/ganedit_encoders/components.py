@@ -109,21 +109,21 @@ class StyleEncoder(ganedit.Encoder):
         return f"n_styles={self.n_styles}, w_dim={self.w_dim}, source={self.source!r}"
 
 
-class E4EEncoder(StyleEncoder):
+class E4EEncoder(StyleEncoder, name="e4e"):
     """encoder4editing (Tov et al., SIGGRAPH 2021): ``Encoder4Editing`` from an official e4e
     checkpoint; W+ codes that stay close to W (``w0`` plus per-style deltas)."""
 
     family = "e4e"
 
 
-class PSPEncoder(StyleEncoder):
+class PSPEncoder(StyleEncoder, name="psp"):
     """pixel2style2pixel (Richardson et al., CVPR 2021): ``GradualStyleEncoder`` (or the W / W+
     backbone encoders) from an official pSp checkpoint."""
 
     family = "psp"
 
 
-class ReStyleEncoder(StyleEncoder):
+class ReStyleEncoder(StyleEncoder, name="restyle"):
     """ReStyle (Alaluf et al., ICCV 2021): iterative refinement over a pSp or e4e backbone.
 
     Iteration 0 encodes ``cat(x, avg_image)`` and adds ``latent_avg``; iteration ``k`` encodes

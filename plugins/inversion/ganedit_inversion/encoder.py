@@ -15,14 +15,14 @@ from ganedit_inversion.common import build_nested
 from ganedit_inversion.generator_ops import device_of, fit_targets, ws_of
 
 
-class EncoderInverter(Inverter):
+class EncoderInverter(Inverter, name="encoder"):
     """Invert with one encoder pass; the encoder's output space must be one the generator accepts."""
 
     class Params(Params):
         encoder: Slot("encoder") = Field(description="the encoder component")
 
     def __init__(self, params: "EncoderInverter.Params", encoder: Encoder):
-        self.params = params
+        super().__init__(params)
         self.encoder = encoder
 
     @classmethod

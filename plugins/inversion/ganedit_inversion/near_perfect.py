@@ -50,14 +50,13 @@ def _np_pivot():
     return optimization_spec(space="w+", steps=100, lr=0.05, optimize_noise=False, keep_noise=False)
 
 
-class NearPerfectInverter(GeneratorTuningInverter):
+class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
     """Near-Perfect GAN inversion (our reading): a start latent, then a local generator tweak.
 
     L = 1_p[L_local] + L_global: Laplacian-pyramid + adversarial reconstruction of the target, and a
     global GAN term (+ per-sample anchor) that keeps the rest of the manifold in place.
     """
 
-    method = "near_perfect"
 
     class Params(TuningParams):
         initial: Slot("inverter") = Field(default_factory=_np_pivot,

@@ -59,7 +59,7 @@ def latent_noise_scale(step: int, steps: int, w_std: float, factor: float, ramp:
     return w_std * factor * max(0.0, 1.0 - (step / steps) / ramp) ** 2
 
 
-class OptimizationInverter(Inverter):
+class OptimizationInverter(Inverter, name="optimization"):
     """Optimise a W or W+ latent (and optionally the noise maps) to reproduce the target."""
 
     class Params(Params):
@@ -89,7 +89,7 @@ class OptimizationInverter(Inverter):
         seed: int | None = Field(None, ge=0, description="seed of the noise draws (None: from the run seed)")
 
     def __init__(self, params: "OptimizationInverter.Params", initial: Inverter | None = None):
-        self.params = params
+        super().__init__(params)
         self.initial = initial
         self.loss = ReconstructionLoss(params.losses)
 

@@ -147,7 +147,7 @@ def load_inversion(directory: str | os.PathLike, base: Generator | dict[str, Any
 # ----------------------------------------------------------------------------- component
 
 
-class TunedGenerator(Generator):
+class TunedGenerator(Generator, name="tuned"):
     """A base generator with an inversion's weight delta applied (``generator_delta.safetensors``)."""
 
     class Params(Params):

@@ -73,7 +73,7 @@ class EditContext:
         return getattr(self._run, name)
 
 
-class InvertTask(Task):
+class InvertTask(Task, name="invert"):
     """Invert images (file, list, glob or folder) into a generator, then apply editors."""
 
     class Params(Params):
@@ -97,13 +97,9 @@ class InvertTask(Task):
         resume: bool = Field(True, description="skip images already done in this output folder")
 
     def __init__(self, params: "InvertTask.Params"):
-        self.params = params
+        super().__init__(params)
         self.reference_inverter: Any = None
         self.resolution: int | None = None
-
-    @classmethod
-    def from_params(cls, params: "InvertTask.Params", **_: Any) -> "InvertTask":
-        return cls(params)
 
     # ------------------------------------------------------------------ validation
     @classmethod

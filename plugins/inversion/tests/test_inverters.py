@@ -120,12 +120,12 @@ class _EncoderPlugin:
     def register_components(self, register):
         enc = self.encoder
 
-        class Fitted(RidgeEncoder):
+        class Fitted(RidgeEncoder, name="ridge"):
             @classmethod
             def from_params(cls, params, **_):
                 return enc
 
-        register("encoder", "ridge", Fitted)
+        register(Fitted)
 
 
 def test_encoder_inverter_one_pass(generator):

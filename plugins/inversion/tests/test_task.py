@@ -143,7 +143,7 @@ def test_near_perfect_without_discriminator_stops_the_run(inputs, tmp_path):
     assert not (tmp_path / "r" / "inversions").exists()
 
 
-class _StructureOnly(Generator):
+class _StructureOnly(Generator, name="structure_only"):
     """A generator that only accepts structure/texture latents (for the compatibility check)."""
 
     class Params(Params):
@@ -157,7 +157,7 @@ class _StructureOnly(Generator):
         raise NotImplementedError
 
 
-class _TextureOnlyEditor(Editor):
+class _TextureOnlyEditor(Editor, name="texture_only"):
     """An editor of structure/texture latents only."""
 
     class Params(Params):
@@ -177,8 +177,7 @@ class _CompatPlugin:
 
     @ganedit.hookimpl
     def register_components(self, register):
-        register("generator", "structure_only", _StructureOnly)
-        register("editor", "texture_only", _TextureOnlyEditor)
+        register(_StructureOnly, _TextureOnlyEditor)
 
 
 @pytest.fixture(scope="module")

@@ -114,7 +114,7 @@ def _fit_resolution(images: torch.Tensor, resolution: int, who: str) -> torch.Te
 # --------------------------------------------------------------------------- generator
 
 
-class StyleALAEGenerator(ganedit.Generator):
+class StyleALAEGenerator(ganedit.Generator, name="stylealae"):
     """StyleALAE generator: mapping F (z -> w) and StyleGAN-v1 synthesis G driven by w per style slot.
 
     ``noise_mode``: ``'const'`` = the official deterministic ``noise=False`` path (adds a fixed
@@ -233,7 +233,7 @@ class StyleALAEGenerator(ganedit.Generator):
 # --------------------------------------------------------------------------- encoder
 
 
-class StyleALAEEncoder(ganedit.Encoder):
+class StyleALAEEncoder(ganedit.Encoder, name="stylealae"):
     """StyleALAE encoder E: w = sum over blocks of learned linear maps of instance statistics.
 
     ``encode`` returns ``Latent('w')`` with the single w broadcast to every style slot of G, as
@@ -289,7 +289,7 @@ class StyleALAEEncoder(ganedit.Encoder):
 # --------------------------------------------------------------------------- discriminator
 
 
-class StyleALAEDiscriminator(ganedit.Discriminator):
+class StyleALAEDiscriminator(ganedit.Discriminator, name="stylealae"):
     """The ALAE image discriminator D(E(x)): the latent MLP D on the encoder's w; logits ``[B, 1]``.
 
     ALAE has no separate image discriminator: E is its trunk. ``latent_logits(w)`` scores w directly.

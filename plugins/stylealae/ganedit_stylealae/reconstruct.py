@@ -85,7 +85,7 @@ def _slug(label: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(label))[:64] or "edit"
 
 
-class ALAEReconstructTask(ganedit.Task):
+class ALAEReconstructTask(ganedit.Task, name="alae_reconstruct"):
     """Encode images with E, decode with G: reconstruction grids, style-mixing grids, PSNR/SSIM."""
 
     class Params(ganedit.Params):
@@ -131,9 +131,6 @@ class ALAEReconstructTask(ganedit.Task):
                 problems.append((f"editors.{i}", f"editor {spec.type!r} supports {list(supported)}, "
                                                  f"not the encoder's {space!r}"))
         return problems
-
-    def __init__(self, params: "ALAEReconstructTask.Params"):
-        self.params = params
 
     # ------------------------------------------------------------------ inputs
     @staticmethod

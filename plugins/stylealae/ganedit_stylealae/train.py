@@ -520,7 +520,7 @@ class ALAETrainer(Trainer):
         return out
 
 
-class ALAETrainTask(ganedit.Task):
+class ALAETrainTask(ganedit.Task, name="alae_train"):
     """Train StyleALAE (E, G, F, latent D): official three-step loop, progressive growing, EMA.
 
     Progressive growing or a fixed resolution, EMA copies, checkpoints, exact resume and DDP
@@ -528,13 +528,6 @@ class ALAETrainTask(ganedit.Task):
     """
 
     Params = ALAETrainParams
-
-    def __init__(self, params: ALAETrainParams):
-        self.params = params
-
-    @classmethod
-    def from_params(cls, params: ALAETrainParams, **context: Any) -> "ALAETrainTask":
-        return cls(params)
 
     @classmethod
     def check_params(cls, params: ALAETrainParams) -> list[str]:

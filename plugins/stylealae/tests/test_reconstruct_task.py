@@ -24,7 +24,7 @@ from ganedit_stylealae.reconstruct import reconstruct
 REPO = Path(__file__).resolve().parents[3]
 
 
-class FineSwapEditor(Editor):
+class FineSwapEditor(Editor, name="fine_swap"):
     """Test editor: every image takes the last two style slots of the next one (needs per-slot ws)."""
 
     class Params(Params):
@@ -39,7 +39,7 @@ class FineSwapEditor(Editor):
         return [Edit("fine swap", generator.generate(ganedit.Latent.wplus(ws), "const"))]
 
 
-class StructureOnlyGenerator(StyleALAEGenerator):
+class StructureOnlyGenerator(StyleALAEGenerator, name="structure_only"):
     @classmethod
     def latent_spaces(cls, params: Any = None) -> tuple[str, ...]:
         return ("structure_texture",)
@@ -51,8 +51,7 @@ class _TestPlugin:
 
     @ganedit.hookimpl
     def register_components(self, register) -> None:
-        register("editor", "fine_swap", FineSwapEditor)
-        register("generator", "structure_only", StructureOnlyGenerator)
+        register(FineSwapEditor, StructureOnlyGenerator)
 
 
 @pytest.fixture()

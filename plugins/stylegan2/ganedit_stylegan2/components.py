@@ -63,7 +63,7 @@ class _CheckpointFields(ganedit.Params):
     _channels = field_validator("channels")(_check_channels)
 
 
-class StyleGAN2Generator(ganedit.Generator):
+class StyleGAN2Generator(ganedit.Generator, name="stylegan2"):
     """StyleGAN2 config-F generator (mapping + skip synthesis) from a rosinality, NVIDIA or native
     checkpoint, or randomly initialised."""
 
@@ -199,7 +199,7 @@ class StyleGAN2Generator(ganedit.Generator):
         return f"resolution={self.img_resolution}, w_dim={self.w_dim}, num_ws={self.num_ws}, source={self.source!r}"
 
 
-class StyleGAN2Discriminator(ganedit.Discriminator):
+class StyleGAN2Discriminator(ganedit.Discriminator, name="stylegan2"):
     """StyleGAN2 residual discriminator with minibatch stddev (raw logits ``[B, 1]``)."""
 
     class Params(_CheckpointFields):

@@ -212,17 +212,10 @@ class StyleGAN2Trainer(Trainer):
         return {"final_checkpoint": str(path), "resolution": self.resolution}
 
 
-class StyleGAN2Train(ganedit.Task):
+class StyleGAN2Train(ganedit.Task, name="stylegan2_train"):
     """Train StyleGAN2 (G, D, EMA G) on a dataset: logistic loss, lazy R1 and path length, exact resume."""
 
     Params = StyleGAN2TrainParams
-
-    def __init__(self, params: StyleGAN2TrainParams):
-        self.params = params
-
-    @classmethod
-    def from_params(cls, params: StyleGAN2TrainParams, **context: Any) -> "StyleGAN2Train":
-        return cls(params)
 
     @classmethod
     def check_params(cls, params: StyleGAN2TrainParams) -> list[str]:

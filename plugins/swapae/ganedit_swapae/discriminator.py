@@ -34,7 +34,7 @@ def patch_block_name(in_res: int) -> str:
     return str(7 - i) if i <= 6 else f"{in_res}x{in_res}"
 
 
-class SwapAEDiscriminator(ganedit.Discriminator):
+class SwapAEDiscriminator(ganedit.Discriminator, name="swapae"):
     """SwapAE image discriminator (StyleGAN2 residual D without minibatch stddev).
 
     ``forward(images [B, 3, R, R]) -> logits [B, 1]`` at the crop size ``R`` it was built for."""
@@ -42,8 +42,6 @@ class SwapAEDiscriminator(ganedit.Discriminator):
     class Params(SwapAEOptions):
         checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
                                                           "none: random init from the options")
-
-    kind: ClassVar[str] = "discriminator"
 
     def __init__(self, arch: DiscriminatorArch):
         super().__init__()
@@ -84,7 +82,7 @@ class SwapAEDiscriminator(ganedit.Discriminator):
         return self.final_linear(feat.flatten(1))
 
 
-class SwapAEPatchDiscriminator(ganedit.Discriminator):
+class SwapAEPatchDiscriminator(ganedit.Discriminator, name="swapae_patch"):
     """SwapAE co-occurrence patch discriminator: do query crops share the reference crops' texture?
 
     ``extract_features(crops [B, T, 3, P, P], aggregate)`` -> ``[B*T, max_nc, 2, 2]`` (with
@@ -96,8 +94,6 @@ class SwapAEPatchDiscriminator(ganedit.Discriminator):
     class Params(SwapAEOptions):
         checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
                                                           "none: random init from the options")
-
-    kind: ClassVar[str] = "discriminator"
 
     def __init__(self, arch: PatchDiscriminatorArch, sampling: PatchSampling | None = None):
         super().__init__()

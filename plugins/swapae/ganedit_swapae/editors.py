@@ -86,9 +86,6 @@ class SwapAEEditor(ganedit.Editor):
     class Params(Params):
         noise_mode: NoiseModeName = Field("const", description="generator noise: const (fixed), random or none")
 
-    def __init__(self, params: Params):
-        self.params = params
-
     @classmethod
     def supported_spaces(cls, params: Any = None) -> tuple[str, ...]:
         return ("structure_texture",)
@@ -132,7 +129,7 @@ class SwapAEEditor(ganedit.Editor):
         return (side, max(1, round(side * w / h))) if h <= w else (max(1, round(side * h / w)), side)
 
 
-class SwapEditor(SwapAEEditor):
+class SwapEditor(SwapAEEditor, name="swap"):
     """Structure of each input with the texture of each reference image (one edit per texture)."""
 
     class Params(SwapAEEditor.Params):
@@ -151,7 +148,7 @@ class SwapEditor(SwapAEEditor):
                 for j, name in enumerate(names)]
 
 
-class TextureInterpolationEditor(SwapAEEditor):
+class TextureInterpolationEditor(SwapAEEditor, name="texture_interpolation"):
     """Interpolate each input's texture towards each reference texture (lerp or slerp).
 
     One edit per reference and strength alpha: 0 = reconstruction, 1 = swap, > 1 exaggerates."""
@@ -217,7 +214,7 @@ def region_masks(regions: Sequence[Region], size: tuple[int, int]) -> list[torch
     return out
 
 
-class RegionTextureEditor(SwapAEEditor):
+class RegionTextureEditor(SwapAEEditor, name="region_texture"):
     """Replace the texture inside user-drawn regions (several allowed) via a spatial texture map.
 
     The map is the input's code outside the masks and blends to each region's texture inside."""
@@ -273,7 +270,7 @@ def load_direction(path: Path) -> torch.Tensor:
     return value.squeeze().float()
 
 
-class TextureArithmeticEditor(SwapAEEditor):
+class TextureArithmeticEditor(SwapAEEditor, name="texture_arithmetic"):
     """Add a texture direction (attribute vector) to the texture code, globally or inside a mask.
 
     The direction ``d`` is the mean texture code of the ``positive`` images minus that of the

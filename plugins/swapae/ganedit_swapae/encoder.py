@@ -25,7 +25,7 @@ def l2_normalize(v: torch.Tensor) -> torch.Tensor:
     return v * torch.rsqrt(v.pow(2).sum(1, keepdim=True) + 1e-8)
 
 
-class SwapAEEncoder(ganedit.Encoder):
+class SwapAEEncoder(ganedit.Encoder, name="swapae"):
     """Swapping Autoencoder encoder E: image -> structure code (spatial) + texture code (vector).
 
     The structure code is ``1/2^num_downsampling_sp`` of the image side, the texture code a vector;
@@ -36,8 +36,6 @@ class SwapAEEncoder(ganedit.Encoder):
     class Params(SwapAEOptions):
         checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
                                                           "none: random init from the options")
-
-    kind: ClassVar[str] = "encoder"
 
     def __init__(self, arch: EncoderArch):
         super().__init__()

@@ -105,7 +105,7 @@ class ToRGB(nn.Module):
         return self.conv(x, style) + self.bias
 
 
-class SwapAEGenerator(ganedit.Generator):
+class SwapAEGenerator(ganedit.Generator, name="swapae"):
     """Swapping Autoencoder generator G: structure code + texture code (vector or map) -> image.
 
     The structure code is the spatial input, the texture code (a vector or a spatial map)
@@ -114,8 +114,6 @@ class SwapAEGenerator(ganedit.Generator):
     class Params(SwapAEOptions):
         checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
                                                           "none: random init from the options")
-
-    kind: ClassVar[str] = "generator"
 
     def __init__(self, arch: GeneratorArch, noise_seed: int = 0):
         super().__init__()

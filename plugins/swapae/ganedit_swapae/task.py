@@ -38,7 +38,7 @@ class ProceduralInputs(ProceduralDrawing):
     texture: list[tuple[int, int]] = Field(default_factory=list, description="texture references")
 
 
-class SwapTask(ganedit.Task):
+class SwapTask(ganedit.Task, name="swapae_swap"):
     """Structure x texture swap grid with a SwapAE-style encoder/generator, plus editors.
 
     The editors run on the structure inputs; see the module doc for the output layout."""
@@ -53,15 +53,6 @@ class SwapTask(ganedit.Task):
         resolution: int | None = Field(None, ge=8, description="input size (default: the generator's)")
         noise_mode: Literal["const", "random", "none"] = Field("const", description="generator noise")
         batch_size: int = Field(8, ge=1, description="images per forward pass")
-
-    kind: ClassVar[str] = "task"
-
-    def __init__(self, params: Params):
-        self.params = params
-
-    @classmethod
-    def from_params(cls, params: Params, **context: Any) -> "SwapTask":
-        return cls(params)
 
     # ------------------------------------------------------------------ validation
     @classmethod

@@ -391,19 +391,12 @@ class SwapAETrainer(Trainer):
         return {"model": str(path)}
 
 
-class SwapAETrainTask(ganedit.Task):
+class SwapAETrainTask(ganedit.Task, name="swapae_train"):
     """Train a Swapping Autoencoder on an image folder or the procedural dataset (paper objective,
     official training details; checkpoints, exact resume, TensorBoard, DDP under torchrun)."""
 
     Params = SwapAETrainParams
     trainer_class: ClassVar[type[SwapAETrainer]] = SwapAETrainer
-
-    def __init__(self, params: SwapAETrainParams):
-        self.params = params
-
-    @classmethod
-    def from_params(cls, params: SwapAETrainParams, **context: Any) -> "SwapAETrainTask":
-        return cls(params)
 
     @classmethod
     def check_params(cls, params: SwapAETrainParams) -> list[str]:

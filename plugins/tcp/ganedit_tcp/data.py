@@ -22,7 +22,7 @@ from ganedit import Params
 from ganedit.config import SlotList
 
 
-class CrossDomainDataset(ganedit.Dataset):
+class CrossDomainDataset(ganedit.Dataset, name="cross_domain"):
     """One image from each of several datasets (domains) per item, ``[K, 3, H, W]``."""
 
     class Params(Params):

@@ -92,15 +92,13 @@ class TCPOptions(SwapAEOptions):
         return out
 
 
-class TCPEncoder(SwapAEEncoder):
+class TCPEncoder(SwapAEEncoder, name="tcp"):
     """TCP encoder: shared trunk, content head ``H_c`` (spatial content code ``C``) and style head
     ``H_s`` (style vector ``S``); ``encode`` gives ``Latent.structure_texture(C, S)``, both codes
     L2-normalised as in SwapAE."""
 
     class Params(TCPOptions):
         checkpoint: FilePath | None = Field(None, description="TCP or SwapAE checkpoint (native or official)")
-
-    kind: ClassVar[str] = "encoder"
 
     def __init__(self, arch: EncoderArch, head: ContentHead | None = None):
         super().__init__(arch)
@@ -116,13 +114,11 @@ class TCPEncoder(SwapAEEncoder):
         return build_part("encoder", params)
 
 
-class TCPGenerator(SwapAEGenerator):
+class TCPGenerator(SwapAEGenerator, name="tcp"):
     """TCP generator ``G(C, S)``: the SwapAE generator (style vector or spatial style map)."""
 
     class Params(SwapAEOptions):
         checkpoint: FilePath | None = Field(None, description="TCP or SwapAE checkpoint (native or official)")
-
-    kind: ClassVar[str] = "generator"
 
     @classmethod
     def from_params(cls, params: "TCPGenerator.Params", **context: Any) -> SwapAEGenerator:
@@ -131,7 +127,7 @@ class TCPGenerator(SwapAEGenerator):
         return build_part("generator", params)
 
 
-class TCPDiscriminator(SwapAEDiscriminator):
+class TCPDiscriminator(SwapAEDiscriminator, name="tcp"):
     """TCP image discriminator: SwapAE's StyleGAN2 residual D."""
 
     class Params(SwapAEOptions):
@@ -144,7 +140,7 @@ class TCPDiscriminator(SwapAEDiscriminator):
         return build_part("discriminator", params)
 
 
-class TCPPatchDiscriminator(SwapAEPatchDiscriminator):
+class TCPPatchDiscriminator(SwapAEPatchDiscriminator, name="tcp_patch"):
     """TCP co-occurrence patch discriminator: SwapAE's Dpatch."""
 
     class Params(SwapAEOptions):

@@ -52,7 +52,7 @@ class StyleRegion(Params):
         return self.mask is None and self.shape is None
 
 
-class TCPRegionEditor(SwapAEEditor):
+class TCPRegionEditor(SwapAEEditor, name="tcp_region"):
     """Region-wise stylization (TCP): B's style inside user masks, A's content everywhere; several
     masks with their own styles, global stylization without a mask, style interpolation, optional
     pixel compositing outside the masks."""
@@ -87,10 +87,6 @@ class TCPRegionEditor(SwapAEEditor):
     def check_params(cls, params: "TCPRegionEditor.Params") -> list[str]:
         paths = [p for r in params.all_regions() for p in (r.mask, r.style) if p is not None]
         return [f"file not found: {str(p)!r}" for p in paths if not Path(p).exists()]
-
-    @classmethod
-    def from_params(cls, params: "TCPRegionEditor.Params", **context: Any) -> "TCPRegionEditor":
-        return cls(params)
 
     # ------------------------------------------------------------------ pieces
     @staticmethod

@@ -36,7 +36,7 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("_") or "x"
 
 
-class TCPStylizeTask(ganedit.Task):
+class TCPStylizeTask(ganedit.Task, name="tcp_stylize"):
     """Region-wise (or global) stylization of content images with a TCP or SwapAE model."""
 
     class Params(Params):
@@ -52,15 +52,6 @@ class TCPStylizeTask(ganedit.Task):
         resolution: int | None = Field(None, ge=8, description="input size (default: the generator's)")
         noise_mode: Literal["const", "random", "none"] = Field("const", description="generator noise")
         batch_size: int = Field(8, ge=1, description="images per forward pass")
-
-    kind: ClassVar[str] = "task"
-
-    def __init__(self, params: "TCPStylizeTask.Params"):
-        self.params = params
-
-    @classmethod
-    def from_params(cls, params: "TCPStylizeTask.Params", **context: Any) -> "TCPStylizeTask":
-        return cls(params)
 
     @classmethod
     def check_params(cls, params: "TCPStylizeTask.Params") -> list[str]:

@@ -195,17 +195,13 @@ class TCPTrainer(SwapAETrainer):
         save_tcp(path, model, extra={"trainer": type(self).__name__, "steps": self.step})
 
 
-class TCPTrainTask(SwapAETrainTask):
+class TCPTrainTask(SwapAETrainTask, name="tcp_train"):
     """Train TCP (region-wise style manipulation): SwapAE objective + code consistency + content
     alignment, fine-tuning a SwapAE checkpoint or from scratch; checkpoints, exact resume,
     TensorBoard, DDP under torchrun."""
 
     Params = TCPTrainParams
     trainer_class: ClassVar[type[SwapAETrainer]] = TCPTrainer
-
-    @classmethod
-    def from_params(cls, params: TCPTrainParams, **context: Any) -> "TCPTrainTask":
-        return cls(params)
 
 
 __all__ = ["TCPTrainParams", "TCPTrainTask", "TCPTrainer"]
