@@ -161,10 +161,10 @@ class SampleTask(Task, name="sample"):
     @classmethod
     def check_compatibility(cls, params: "SampleTask.Params", registry: Any) -> list[tuple[str, str]]:
         gen_cls = params.generator.cls
-        spaces = gen_cls.latent_spaces(params.generator.validated)
+        spaces = gen_cls.latent_spaces(params.generator.params)
         problems = []
         for i, ed in enumerate(params.editors):
-            ok = ed.cls.supported_spaces(ed.validated)
+            ok = ed.cls.supported_spaces(ed.params)
             if not set(ok) & set(spaces):
                 problems.append((f"editors.{i}.type",
                                  f"editor {ed.type!r} works on {list(ok)} latents, generator "

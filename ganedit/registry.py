@@ -319,19 +319,6 @@ class Registry:
                 continue
         return None
 
-    def build(self, kind: str, spec: Any, **context: Any) -> Any:
-        """Build a component from ``{'type': NAME, 'params': {...}}`` or a validated spec."""
-        from ganedit.config import ComponentSpec, ConfigError, validate_component
-
-        if isinstance(spec, ComponentSpec) and spec.validated is not None:
-            entry, params = self.get(kind, spec.type), spec.validated
-        else:
-            raw = spec.model_dump() if isinstance(spec, ComponentSpec) else spec
-            entry, params, errors = validate_component(self, kind, raw, path=kind)
-            if errors:
-                raise ConfigError(errors)
-        return entry.cls.from_params(params, registry=self, **context)
-
 
 _DEFAULT: Registry | None = None
 

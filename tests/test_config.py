@@ -51,8 +51,8 @@ class FitTask(Task, name="fit"):
 
     @classmethod
     def check_compatibility(cls, params, registry):
-        spaces = params.generator.cls.latent_spaces(params.generator.validated)
-        out = params.inverter.cls.output_space(params.inverter.validated)
+        spaces = params.generator.cls.latent_spaces(params.generator.params)
+        out = params.inverter.cls.output_space(params.inverter.params)
         if out not in spaces:
             return [("inverter.type", f"produces {out!r} latents; generator accepts {list(spaces)}")]
         return []
@@ -196,7 +196,7 @@ def test_cli_invalid_yaml_and_missing_config(reg, tmp_path, capsys):
 def test_load_config_api(reg, tmp_path):
     p = write(tmp_path, BASE)
     cfg = ganedit.load_config(p, overrides=["inverter.params.lr=0.5"], registry=reg)
-    assert cfg.params.inverter.validated.lr == 0.5
+    assert cfg.params.inverter.params.lr == 0.5
     assert cfg.source == str(p)
 
 

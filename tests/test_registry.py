@@ -113,12 +113,12 @@ def test_register_rejects_bad_components():
 
 
 def test_build_and_unknown_type(registry):
-    g = registry.build("generator", {"type": "toy", "params": {"resolution": 8}})
+    g = ganedit.build("generator", {"type": "toy", "params": {"resolution": 8}}, registry=registry)
     assert isinstance(g, ToyGenerator) and g.img_resolution == 8
     with pytest.raises(RegistryError, match="did you mean 'toy'"):
         registry.get("generator", "tyo")
     with pytest.raises(ConfigError, match=r"generator.params.resolutoin \(toy\): unknown key; did you mean 'resolution'"):
-        registry.build("generator", {"type": "toy", "params": {"resolutoin": 8}})
+        ganedit.build("generator", {"type": "toy", "params": {"resolutoin": 8}}, registry=registry)
 
 
 def test_ganedit_build_uses_default_registry(registry):

@@ -32,11 +32,9 @@ def randn(shape: tuple[int, ...], rng: torch.Generator, like: torch.Tensor) -> t
 
 def build_nested(spec: Any, registry: Any, device: Any, kind: str = "inverter") -> Any:
     """Build a nested component slot with the same registry/device as its parent."""
-    if registry is None:
-        from ganedit.registry import load_registry
+    import ganedit
 
-        registry = load_registry()
-    obj = registry.build(kind, spec, device=device)
+    obj = ganedit.build(kind, spec, registry=registry, device=device)
     if isinstance(obj, torch.nn.Module) and device is not None:
         obj = obj.to(device)
     return obj

@@ -32,9 +32,9 @@ class EncoderInverter(Inverter, name="encoder"):
 
     @classmethod
     def output_space(cls, params: "EncoderInverter.Params | None" = None) -> str:
-        if params is None or params.encoder.validated is None:
+        if params is None or params.encoder.entry is None:
             return "w+"
-        return params.encoder.cls.output_space(params.encoder.validated)
+        return params.encoder.cls.output_space(params.encoder.params)
 
     @classmethod
     def required_generator_spaces(cls, params: Any = None) -> tuple[str, ...]:

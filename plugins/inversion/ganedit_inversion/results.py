@@ -109,9 +109,8 @@ def load_generator(path: str | os.PathLike, base: Generator | dict[str, Any] | N
                    registry: Any = None) -> Generator:
     """A generator from a saved inversion: a full native checkpoint, or a delta applied to ``base``
     (a generator instance, a component spec, or by default the spec recorded in the delta)."""
-    from ganedit.registry import load_registry
+    import ganedit
 
-    registry = registry or load_registry()
     config = read_native_config(path)
     if config is None:
         raise CheckpointError(f"{path}: not a ganedit file")
@@ -120,10 +119,11 @@ def load_generator(path: str | os.PathLike, base: Generator | dict[str, Any] | N
             base = config.get("base") or None
             if not base:
                 raise CheckpointError(f"{path}: delta without a recorded base generator; pass `base`")
-        generator = base if isinstance(base, Generator) else registry.build("generator", base)
+        generator = base if isinstance(base, Generator) else ganedit.build("generator", base, registry=registry)
         return apply_generator_delta(generator, path)
     if config.get("kind") == "generator":
-        return registry.build("generator", {"type": config.get("type"), "params": {"checkpoint": str(path)}})
+        return ganedit.build("generator", {"type": config.get("type"), "params": {"checkpoint": str(path)}},
+                             registry=registry)
     raise CheckpointError(f"{path}: holds a {config.get('kind')!r}, expected a generator or generator_delta")
 
 
@@ -138,9 +138,9 @@ def load_inversion(directory: str | os.PathLike, base: Generator | dict[str, Any
         if (d / name).is_file():
             return load_generator(d / name, base, registry), latent
     if isinstance(base, dict):
-        from ganedit.registry import load_registry
+        import ganedit
 
-        base = (registry or load_registry()).build("generator", base)
+        base = ganedit.build("generator", base, registry=registry)
     return base, latent
 
 
@@ -156,16 +156,16 @@ class TunedGenerator(Generator, name="tuned"):
 
     @classmethod
     def latent_spaces(cls, params: "TunedGenerator.Params | None" = None) -> tuple[str, ...]:
-        if params is None or params.base.validated is None:
+        if params is None or params.base.entry is None:
             return ("w", "w+")
-        return tuple(params.base.cls.latent_spaces(params.base.validated))
+        return tuple(params.base.cls.latent_spaces(params.base.params))
 
     @classmethod
     def from_params(cls, params: "TunedGenerator.Params", registry: Any = None, device: Any = None,
                     **context: Any) -> Generator:
-        from ganedit.registry import load_registry
+        import ganedit
 
-        generator = (registry or load_registry()).build("generator", params.base, device=device, **context)
+        generator = ganedit.build("generator", params.base, registry=registry, device=device)
         if device is not None:
             generator = generator.to(device)
         # The built object is the base generator itself, with the tuned tensors loaded in.

@@ -129,11 +129,11 @@ class InvertTask(Task, name="invert"):
     @classmethod
     def check_compatibility(cls, params: "InvertTask.Params", registry: Any) -> list[tuple[str, str]]:
         gen = params.generator
-        spaces = set(gen.cls.latent_spaces(gen.validated))
+        spaces = set(gen.cls.latent_spaces(gen.params))
         problems: list[tuple[str, str]] = []
 
         def inverter_problem(path: str, spec: Any) -> str | None:
-            need = tuple(spec.cls.required_generator_spaces(spec.validated))
+            need = tuple(spec.cls.required_generator_spaces(spec.params))
             if not set(need) & spaces:
                 return (f"inverter {spec.type!r} needs a generator accepting {list(need)} latents, generator "
                         f"{gen.type!r} accepts {sorted(spaces)}")
@@ -146,15 +146,15 @@ class InvertTask(Task, name="invert"):
             msg = inverter_problem("reference_inverter", params.reference_inverter)
             if msg:
                 problems.append(("reference_inverter.type", msg))
-        out_space = params.inverter.cls.output_space(params.inverter.validated)
+        out_space = params.inverter.cls.output_space(params.inverter.params)
         for i, ed in enumerate(params.editors):
-            ok = tuple(ed.cls.supported_spaces(ed.validated))
+            ok = tuple(ed.cls.supported_spaces(ed.params))
             if out_space not in ok:
                 problems.append((f"editors.{i}.type", f"editor {ed.type!r} edits {list(ok)} latents, inverter "
                                                        f"{params.inverter.type!r} produces {out_space!r}"))
                 continue
             outs = getattr(ed.cls, "output_spaces", None)
-            made = set(outs(ed.validated, out_space)) if callable(outs) else {out_space}
+            made = set(outs(ed.params, out_space)) if callable(outs) else {out_space}
             if not made <= spaces:
                 problems.append((f"editors.{i}.type", f"editor {ed.type!r} produces {sorted(made)} latents, "
                                                        f"generator {gen.type!r} accepts {sorted(spaces)}"))

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from ganedit.config import ComponentSpec, Slot
+from ganedit.config import Slot
 from ganedit.interfaces import Generator, InversionResult, Inverter, Params
 from ganedit.latent import Latent
 from ganedit.metrics import psnr
@@ -35,9 +35,9 @@ from ganedit_inversion.losses import ReconstructionLoss, ReconstructionParams, r
 from ganedit_inversion.monitor import Monitor, as_monitor
 
 
-def optimization_spec(**params: Any) -> ComponentSpec:
-    """A default nested ``optimization`` inverter spec."""
-    return ComponentSpec(type="optimization", params=params)
+def optimization_spec(**params: Any) -> dict[str, Any]:
+    """A default nested ``optimization`` inverter spec (validated with the Params it defaults)."""
+    return {"type": "optimization", "params": params}
 
 
 class TuningParams(Params):
@@ -90,16 +90,16 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
 
     @classmethod
     def output_space(cls, params: TuningParams | None = None) -> str:
-        if params is None or params.initial.validated is None:
+        if params is None or params.initial.entry is None:
             return "w+"
-        space = params.initial.cls.output_space(params.initial.validated)
+        space = params.initial.cls.output_space(params.initial.params)
         return "w" if space == "z" else space
 
     @classmethod
     def required_generator_spaces(cls, params: TuningParams | None = None) -> tuple[str, ...]:
-        if params is None or params.initial.validated is None:
+        if params is None or params.initial.entry is None:
             return ("w+",)
-        return tuple(params.initial.cls.required_generator_spaces(params.initial.validated))
+        return tuple(params.initial.cls.required_generator_spaces(params.initial.params))
 
     # ------------------------------------------------------------------ method hooks
     def check_generator(self, generator: Generator, discriminator: Any = None) -> None:

@@ -240,7 +240,7 @@ def test_shipped_config_validates(monkeypatch):
         pytest.skip("the bundled model assets/models/stylegan2_64.safetensors is absent")
     monkeypatch.chdir(root)
     cfg = ganedit.load_config("configs/near_inversion.yaml")
-    inv = cfg.params.inverter.validated
+    inv = cfg.params.inverter.params
     assert cfg.task == "invert" and cfg.params.inverter.type == "near_perfect"
     assert inv.stop.metric == "psnr" and inv.stop.threshold == 35.0
     assert [e.type for e in cfg.params.editors] == ["sefa", "style_mixing"]

@@ -264,7 +264,7 @@ def make_arch(params: ALAETrainParams, resolution: int, channels: int = 3) -> AL
 
 
 def _dataset_resolution(params: ALAETrainParams) -> int | None:
-    validated = params.dataset.validated
+    validated = params.dataset.params
     res = getattr(validated, "resolution", None) if validated is not None else None
     return int(res) if res is not None else None
 

@@ -193,7 +193,7 @@ def test_shipped_encoder_near_perfect_chain(tmp_path, monkeypatch):
         pytest.skip("the bundled model assets/models/stylealae_32.safetensors is absent")
     monkeypatch.chdir(root)
     cfg = ganedit.load_config("configs/alae_near_inversion.yaml")
-    assert cfg.params.inverter.validated.initial.type == "encoder"
+    assert cfg.params.inverter.params.initial.type == "encoder"
     raw = yaml.safe_load((root / "configs" / "alae_near_inversion.yaml").read_text())
     raw.update(device="cpu", editors=[], save_generator="none",
                inputs=["assets/images/procedural/procedural_301_302.png"])

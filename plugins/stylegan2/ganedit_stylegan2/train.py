@@ -94,7 +94,7 @@ class StyleGAN2TrainParams(TrainParams):
 
 
 def _dataset_resolution(params: StyleGAN2TrainParams) -> int | None:
-    validated = params.dataset.validated
+    validated = params.dataset.params
     res = getattr(validated, "resolution", None) if validated is not None else None
     return int(res) if res is not None else None
 

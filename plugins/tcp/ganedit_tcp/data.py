@@ -57,8 +57,7 @@ class CrossDomainDataset(ganedit.Dataset, name="cross_domain"):
 
     @classmethod
     def from_params(cls, params: "CrossDomainDataset.Params", registry: Any = None, **context: Any) -> "CrossDomainDataset":
-        domains = [registry.build("dataset", spec) if registry is not None else ganedit.build("dataset", spec)
-                   for spec in params.domains]
+        domains = [ganedit.build("dataset", spec, registry=registry) for spec in params.domains]
         return cls(domains, params.length, params.seed)
 
 
