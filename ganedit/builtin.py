@@ -57,7 +57,7 @@ class ProceduralImages(_data.ProceduralDataset, Dataset, name="procedural"):
         seed: int = Field(0, ge=0, description="dataset seed (image i is a fixed function of seed, i)")
 
     @classmethod
-    def from_params(cls, params: "ProceduralImages.Params", **_: Any) -> "ProceduralImages":
+    def from_params(cls, params: "ProceduralImages.Params", context: Any = None) -> "ProceduralImages":
         return cls(params.resolution, params.length, params.seed, params.supersample, params.patterns,
                    params.shape_labels, params.palette)
 
@@ -72,7 +72,7 @@ class ImageFolder(_data.ImageFolderDataset, Dataset, name="image_folder"):
         hflip: bool = Field(False, description="also yield horizontally flipped copies")
 
     @classmethod
-    def from_params(cls, params: "ImageFolder.Params", **_: Any) -> "ImageFolder":
+    def from_params(cls, params: "ImageFolder.Params", context: Any = None) -> "ImageFolder":
         return cls(params.root, params.resolution, params.policy, hflip=params.hflip)
 
 
@@ -92,7 +92,7 @@ class LaplacianPyramid(LaplacianPyramidLoss, Loss, name="laplacian_pyramid"):
         return []
 
     @classmethod
-    def from_params(cls, params: "LaplacianPyramid.Params", **_: Any) -> "LaplacianPyramid":
+    def from_params(cls, params: "LaplacianPyramid.Params", context: Any = None) -> "LaplacianPyramid":
         return cls(params.levels, params.weights, params.distance)
 
 
@@ -109,7 +109,7 @@ class _Elementwise(Loss):
         return self.per_image(x, y).mean()
 
     @classmethod
-    def from_params(cls, params: Params, **_: Any) -> "_Elementwise":
+    def from_params(cls, params: Params, context: Any = None) -> "_Elementwise":
         return cls()
 
 
@@ -142,7 +142,7 @@ class LPIPSLoss(Loss, name="lpips"):
         return self.per_image(x, y).mean()
 
     @classmethod
-    def from_params(cls, params: "LPIPSLoss.Params", **_: Any) -> "LPIPSLoss":
+    def from_params(cls, params: "LPIPSLoss.Params", context: Any = None) -> "LPIPSLoss":
         return cls(params.net)
 
 

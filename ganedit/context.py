@@ -53,10 +53,16 @@ class BuildContext:
     def create(self, entry: Entry, params: Any) -> Any:
         """Instantiate ``entry`` from validated ``params`` (the step every build goes through)."""
         self.used.setdefault(entry.dist, set()).add(f"{entry.kind}:{entry.name}")
-        obj = entry.cls.from_params(params, registry=self.registry, device=self.device)
+        obj = entry.cls.from_params(params, context=self)
         if isinstance(obj, torch.nn.Module) and self.device is not None:
             obj = obj.to(self.device)
         return obj
+
+
+def builder(context: "BuildContext | None") -> "BuildContext":
+    """``context``, or a fresh :class:`BuildContext` (process-wide registry, no device) for a
+    ``from_params`` called directly."""
+    return context if context is not None else BuildContext()
 
 
 def plugins_report(registry: Registry | None, used: dict[str, set[str]] | None = None) -> dict[str, Any]:

@@ -64,9 +64,10 @@ class Component:
         self.params = params
 
     @classmethod
-    def from_params(cls, params: Params, **context: Any) -> "Component":
+    def from_params(cls, params: Params, context: Any = None) -> "Component":
         """Build an instance from validated params (may load weights); ``cls(params)`` unless
-        overridden."""
+        overridden. ``context`` is the :class:`~ganedit.context.BuildContext` building it: nested
+        component slots are built with ``context.build(kind, params.slot)``."""
         return cls(params)  # type: ignore[call-arg]
 
     @classmethod

@@ -92,7 +92,7 @@ class ToyGenerator(Generator, name="toy"):
         return Latent.w(self.mapping(z, truncation_psi))
 
     @classmethod
-    def from_params(cls, params: "ToyGenerator.Params", **_: Any) -> "ToyGenerator":
+    def from_params(cls, params: "ToyGenerator.Params", context: Any = None) -> "ToyGenerator":
         return cls(params.resolution, params.w_dim, params.seed)
 
 

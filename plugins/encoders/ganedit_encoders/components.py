@@ -84,7 +84,7 @@ class StyleEncoder(ganedit.Encoder):
         return []
 
     @classmethod
-    def from_params(cls, params: OfficialEncoderParams, **_: Any) -> "StyleEncoder":
+    def from_params(cls, params: OfficialEncoderParams, context: Any = None) -> "StyleEncoder":
         return cls(load_encoder_checkpoint(params.checkpoint, cls.family, with_decoder=cls.needs_decoder))
 
     @classmethod
@@ -150,7 +150,7 @@ class ReStyleEncoder(StyleEncoder, name="restyle"):
         self.register_buffer("avg_image", avg, persistent=False)
 
     @classmethod
-    def from_params(cls, params: "ReStyleEncoder.Params", **_: Any) -> "ReStyleEncoder":
+    def from_params(cls, params: "ReStyleEncoder.Params", context: Any = None) -> "ReStyleEncoder":
         return cls(load_encoder_checkpoint(params.checkpoint, cls.family, with_decoder=True), params.iterations)
 
     def refine(self, images: torch.Tensor, iterations: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -8,10 +8,10 @@ import torch
 from pydantic import Field
 
 from ganedit.config import Slot
+from ganedit.context import builder
 from ganedit.interfaces import Encoder, Generator, InversionResult, Inverter, Params
 from ganedit.latent import LatentError
 
-from ganedit_inversion.common import build_nested
 from ganedit_inversion.generator_ops import device_of, fit_targets, ws_of
 
 
@@ -26,9 +26,8 @@ class EncoderInverter(Inverter, name="encoder"):
         self.encoder = encoder
 
     @classmethod
-    def from_params(cls, params: "EncoderInverter.Params", registry: Any = None, device: Any = None,
-                    **_: Any) -> "EncoderInverter":
-        return cls(params, build_nested(params.encoder, registry, device, kind="encoder"))
+    def from_params(cls, params: "EncoderInverter.Params", context: Any = None) -> "EncoderInverter":
+        return cls(params, builder(context).build("encoder", params.encoder))
 
     @classmethod
     def output_space(cls, params: "EncoderInverter.Params | None" = None) -> str:

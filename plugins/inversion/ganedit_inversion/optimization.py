@@ -19,11 +19,12 @@ import torch
 from pydantic import Field
 
 from ganedit.config import Slot
+from ganedit.context import builder
 from ganedit.interfaces import Generator, InversionResult, Inverter, Params
 from ganedit.latent import Latent
 from ganedit.metrics import psnr
 
-from ganedit_inversion.common import build_nested, make_rng, randn, run_initial
+from ganedit_inversion.common import make_rng, randn, run_initial
 from ganedit_inversion.errors import InversionError, TuningDiverged
 from ganedit_inversion.generator_ops import (
     device_of,
@@ -94,9 +95,8 @@ class OptimizationInverter(Inverter, name="optimization"):
         self.loss = ReconstructionLoss(params.losses)
 
     @classmethod
-    def from_params(cls, params: "OptimizationInverter.Params", registry: Any = None, device: Any = None,
-                    **_: Any) -> "OptimizationInverter":
-        initial = build_nested(params.initial, registry, device) if params.initial is not None else None
+    def from_params(cls, params: "OptimizationInverter.Params", context: Any = None) -> "OptimizationInverter":
+        initial = builder(context).build("inverter", params.initial) if params.initial is not None else None
         return cls(params, initial)
 
     @classmethod

@@ -20,6 +20,7 @@ import torch
 from pydantic import Field, FilePath
 
 from ganedit.config import Slot
+from ganedit.context import builder
 from ganedit.interfaces import Generator, Params
 from ganedit.io.checkpoint import CheckpointError, load_native, read_native_config, save_native
 from ganedit.latent import Latent, LatentError
@@ -161,13 +162,8 @@ class TunedGenerator(Generator, name="tuned"):
         return tuple(params.base.cls.latent_spaces(params.base.params))
 
     @classmethod
-    def from_params(cls, params: "TunedGenerator.Params", registry: Any = None, device: Any = None,
-                    **context: Any) -> Generator:
-        import ganedit
-
-        generator = ganedit.build("generator", params.base, registry=registry, device=device)
-        if device is not None:
-            generator = generator.to(device)
+    def from_params(cls, params: "TunedGenerator.Params", context: Any = None) -> Generator:
+        generator = builder(context).build("generator", params.base)
         # The built object is the base generator itself, with the tuned tensors loaded in.
         return apply_generator_delta(generator, params.delta)
 

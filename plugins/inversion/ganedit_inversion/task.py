@@ -24,7 +24,6 @@ from pydantic import Field
 
 from ganedit.config import Slot, SlotList
 from ganedit.interfaces import Generator, Params, Task
-from ganedit.io.atomic import atomic_write_json
 from ganedit.io.images import list_images, load_image
 from ganedit.io.output import is_disk_full, output_names
 from ganedit.latent import Latent
@@ -244,7 +243,7 @@ class InvertTask(Task, name="invert"):
                 record["source"] = source
                 if why:
                     record["redone"] = why
-                atomic_write_json(folder / "record.json", record)
+                context.write_json(Path("inversions") / name / "record.json", record)
             counts["ok" if record.get("status") == "ok" else "failed"] += 1
             records.append(record)
             context.write_metrics(self._summary(records, counts), records)

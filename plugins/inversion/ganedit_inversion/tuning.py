@@ -17,11 +17,12 @@ import torch
 from pydantic import Field
 
 from ganedit.config import Slot
+from ganedit.context import builder
 from ganedit.interfaces import Generator, InversionResult, Inverter, Params
 from ganedit.latent import Latent
 from ganedit.metrics import psnr
 
-from ganedit_inversion.common import StopCheck, StopRule, build_nested, make_rng, run_initial
+from ganedit_inversion.common import StopCheck, StopRule, make_rng, run_initial
 from ganedit_inversion.errors import TuningDiverged
 from ganedit_inversion.generator_ops import (
     device_of,
@@ -73,9 +74,8 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
         self.stop = StopCheck(params.stop)
 
     @classmethod
-    def from_params(cls, params: TuningParams, registry: Any = None, device: Any = None,
-                    **_: Any) -> "GeneratorTuningInverter":
-        return cls(params, build_nested(params.initial, registry, device))
+    def from_params(cls, params: TuningParams, context: Any = None) -> "GeneratorTuningInverter":
+        return cls(params, builder(context).build("inverter", params.initial))
 
     @classmethod
     def check_params(cls, params: TuningParams) -> list[str]:

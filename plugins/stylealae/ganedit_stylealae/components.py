@@ -149,7 +149,7 @@ class StyleALAEGenerator(ganedit.Generator, name="stylealae"):
         self._params = params
 
     @classmethod
-    def from_params(cls, params: "StyleALAEGenerator.Params", **context: Any) -> "StyleALAEGenerator":
+    def from_params(cls, params: "StyleALAEGenerator.Params", context: Any = None) -> "StyleALAEGenerator":
         model = load_model(params, ("mapping_f", "decoder"))
         return cls(model, params.lod, params.blend, params.truncation_cutoff, params=params)
 
@@ -265,7 +265,7 @@ class StyleALAEEncoder(ganedit.Encoder, name="stylealae"):
         self.which = model.which
 
     @classmethod
-    def from_params(cls, params: "StyleALAEEncoder.Params", **context: Any) -> "StyleALAEEncoder":
+    def from_params(cls, params: "StyleALAEEncoder.Params", context: Any = None) -> "StyleALAEEncoder":
         return cls(load_model(params, ("encoder",)), params.lod, params.blend)
 
     def encode_w(self, images: torch.Tensor) -> torch.Tensor:
@@ -314,7 +314,7 @@ class StyleALAEDiscriminator(ganedit.Discriminator, name="stylealae"):
         self.img_resolution = ALAEArch.lod_resolution(self.lod)
 
     @classmethod
-    def from_params(cls, params: "StyleALAEDiscriminator.Params", **context: Any) -> "StyleALAEDiscriminator":
+    def from_params(cls, params: "StyleALAEDiscriminator.Params", context: Any = None) -> "StyleALAEDiscriminator":
         return cls(load_model(params, ("encoder", "mapping_d")), params.lod, params.blend)
 
     def latent_logits(self, w: torch.Tensor) -> torch.Tensor:

@@ -94,7 +94,7 @@ class StyleGAN2Generator(ganedit.Generator, name="stylegan2"):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_params(cls, params: "StyleGAN2Generator.Params", **context: Any) -> "StyleGAN2Generator":
+    def from_params(cls, params: "StyleGAN2Generator.Params", context: Any = None) -> "StyleGAN2Generator":
         if params.checkpoint is None:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(params.seed)
@@ -215,7 +215,7 @@ class StyleGAN2Discriminator(ganedit.Discriminator, name="stylegan2"):
         self.source = source
 
     @classmethod
-    def from_params(cls, params: "StyleGAN2Discriminator.Params", **context: Any) -> "StyleGAN2Discriminator":
+    def from_params(cls, params: "StyleGAN2Discriminator.Params", context: Any = None) -> "StyleGAN2Discriminator":
         if params.checkpoint is None:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(params.seed)

@@ -64,7 +64,7 @@ class SwapAEDiscriminator(ganedit.Discriminator, name="swapae"):
         )
 
     @classmethod
-    def from_params(cls, params: "SwapAEDiscriminator.Params", **context: Any) -> "SwapAEDiscriminator":
+    def from_params(cls, params: "SwapAEDiscriminator.Params", context: Any = None) -> "SwapAEDiscriminator":
         from ganedit_swapae.checkpoint import build_component
 
         return build_component("discriminator", params)
@@ -117,7 +117,7 @@ class SwapAEPatchDiscriminator(ganedit.Discriminator, name="swapae_patch"):
         self.pairlinear = nn.Sequential(*layers)
 
     @classmethod
-    def from_params(cls, params: "SwapAEPatchDiscriminator.Params", **context: Any) -> "SwapAEPatchDiscriminator":
+    def from_params(cls, params: "SwapAEPatchDiscriminator.Params", context: Any = None) -> "SwapAEPatchDiscriminator":
         from ganedit_swapae.checkpoint import build_component
 
         return build_component("patch_discriminator", params)

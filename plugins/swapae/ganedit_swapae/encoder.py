@@ -62,7 +62,7 @@ class SwapAEEncoder(ganedit.Encoder, name="swapae"):
         return "structure_texture"
 
     @classmethod
-    def from_params(cls, params: "SwapAEEncoder.Params", **context: Any) -> "SwapAEEncoder":
+    def from_params(cls, params: "SwapAEEncoder.Params", context: Any = None) -> "SwapAEEncoder":
         from ganedit_swapae.checkpoint import build_component
 
         return build_component("encoder", params)

@@ -144,7 +144,7 @@ class SwapAEGenerator(ganedit.Generator, name="swapae"):
         return ("structure_texture",)
 
     @classmethod
-    def from_params(cls, params: "SwapAEGenerator.Params", **context: Any) -> "SwapAEGenerator":
+    def from_params(cls, params: "SwapAEGenerator.Params", context: Any = None) -> "SwapAEGenerator":
         from ganedit_swapae.checkpoint import build_component
 
         return build_component("generator", params)

@@ -20,6 +20,7 @@ from pydantic import Field
 import ganedit
 from ganedit import Params
 from ganedit.config import SlotList
+from ganedit.context import builder
 
 
 class CrossDomainDataset(ganedit.Dataset, name="cross_domain"):
@@ -56,8 +57,9 @@ class CrossDomainDataset(ganedit.Dataset, name="cross_domain"):
         return torch.stack([d[self.index(item, k)] for k, d in enumerate(self.domains)])
 
     @classmethod
-    def from_params(cls, params: "CrossDomainDataset.Params", registry: Any = None, **context: Any) -> "CrossDomainDataset":
-        domains = [ganedit.build("dataset", spec, registry=registry) for spec in params.domains]
+    def from_params(cls, params: "CrossDomainDataset.Params", context: Any = None) -> "CrossDomainDataset":
+        context = builder(context)
+        domains = [context.build("dataset", spec) for spec in params.domains]
         return cls(domains, params.length, params.seed)
 
 

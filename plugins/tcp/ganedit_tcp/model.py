@@ -108,7 +108,7 @@ class TCPEncoder(SwapAEEncoder, name="tcp"):
                                               self.head)
 
     @classmethod
-    def from_params(cls, params: "TCPEncoder.Params", **context: Any) -> "TCPEncoder":
+    def from_params(cls, params: "TCPEncoder.Params", context: Any = None) -> "TCPEncoder":
         from ganedit_tcp.checkpoint import build_part
 
         return build_part("encoder", params)
@@ -121,7 +121,7 @@ class TCPGenerator(SwapAEGenerator, name="tcp"):
         checkpoint: FilePath | None = Field(None, description="TCP or SwapAE checkpoint (native or official)")
 
     @classmethod
-    def from_params(cls, params: "TCPGenerator.Params", **context: Any) -> SwapAEGenerator:
+    def from_params(cls, params: "TCPGenerator.Params", context: Any = None) -> SwapAEGenerator:
         from ganedit_tcp.checkpoint import build_part
 
         return build_part("generator", params)
@@ -134,7 +134,7 @@ class TCPDiscriminator(SwapAEDiscriminator, name="tcp"):
         checkpoint: FilePath | None = Field(None, description="TCP or SwapAE checkpoint (native or official)")
 
     @classmethod
-    def from_params(cls, params: "TCPDiscriminator.Params", **context: Any) -> SwapAEDiscriminator:
+    def from_params(cls, params: "TCPDiscriminator.Params", context: Any = None) -> SwapAEDiscriminator:
         from ganedit_tcp.checkpoint import build_part
 
         return build_part("discriminator", params)
@@ -147,7 +147,7 @@ class TCPPatchDiscriminator(SwapAEPatchDiscriminator, name="tcp_patch"):
         checkpoint: FilePath | None = Field(None, description="TCP or SwapAE checkpoint (native or official)")
 
     @classmethod
-    def from_params(cls, params: "TCPPatchDiscriminator.Params", **context: Any) -> SwapAEPatchDiscriminator:
+    def from_params(cls, params: "TCPPatchDiscriminator.Params", context: Any = None) -> SwapAEPatchDiscriminator:
         from ganedit_tcp.checkpoint import build_part
 
         return build_part("patch_discriminator", params)
