@@ -14,7 +14,9 @@ from ganedit.interfaces import NoiseMode, check_latent
 from ganedit.latent import Latent, LatentError
 
 from ganedit_stylegan2 import networks
-from ganedit_stylegan2.checkpoints import estimate_w_avg, load_checkpoint
+from ganedit_stylegan2.checkpoints import load_checkpoint
+from ganedit_stylegan2.native import save_stylegan2_native
+from ganedit_stylegan2.networks import estimate_w_avg
 
 _RES_DOC = "output resolution, a power of two in 8..1024 (ignored when a checkpoint is given)"
 
@@ -189,8 +191,6 @@ class StyleGAN2Generator(ganedit.Generator, name="stylegan2"):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write this generator (as ``g_ema``) and its discriminator to a native checkpoint."""
-        from ganedit_stylegan2.native import save_stylegan2_native
-
         d = self.__dict__.get("_discriminator")
         save_stylegan2_native(path, g_ema=self.net, d=d.net if d is not None else None,
                               metadata={"source": self.source})

@@ -18,7 +18,7 @@ from tensor shapes. Channel widths always come from the shapes, so non-standard 
 
 The generator's ``w_avg`` (truncation centre) is ``latent_avg`` for ``g_ema`` when stored,
 otherwise the mean of ``mapping(z)`` over 4096 z drawn from ``torch.Generator().manual_seed(0)``
-(:func:`ganedit_stylegan2.checkpoints.estimate_w_avg`); the training ``g`` always gets its own
+(:func:`ganedit_stylegan2.networks.estimate_w_avg`); the training ``g`` always gets its own
 estimate. Optimizer states and ``ada_aug_p`` are ignored.
 """
 
@@ -33,13 +33,9 @@ import torch
 
 from ganedit.io.checkpoint import CheckpointError, safe_torch_load
 
-from ganedit_stylegan2.checkpoints import (
-    StyleGAN2Checkpoint,
-    estimate_w_avg,
-    load_state_into,
-    new_network,
-)
-from ganedit_stylegan2.networks import RESOLUTIONS, Discriminator, Generator
+from ganedit_stylegan2.loaded import StyleGAN2Checkpoint, load_weights, new_network
+from ganedit_stylegan2.native import save_stylegan2_native
+from ganedit_stylegan2.networks import RESOLUTIONS, Discriminator, Generator, estimate_w_avg
 
 _EXPECTED = "a rosinality StyleGAN2 checkpoint (a dict with 'g_ema' and/or 'g' generator state dicts)"
 _G_REQUIRED = ("style.1.weight", "input.input", "conv1.conv.weight", "to_rgb1.conv.weight")
@@ -200,7 +196,7 @@ def build_generator(state: Mapping[str, torch.Tensor], args: dict[str, Any], pat
     if args.get("blur_kernel") is not None:
         kwargs["blur_kernel"] = list(args["blur_kernel"])
     net = new_network(Generator, kwargs, path, f"'{what}'")
-    load_state_into(net, state, path, f"'{what}'", optional=("w_avg",))
+    load_weights(net, state, path, f"'{what}'", optional=("w_avg",))
     net.eval()
     if w_avg is not None:
         if w_avg.numel() != net.style_dim:
@@ -219,7 +215,7 @@ def build_discriminator(state: Mapping[str, torch.Tensor], args: dict[str, Any],
     if args.get("blur_kernel") is not None:
         kwargs["blur_kernel"] = list(args["blur_kernel"])
     net = new_network(Discriminator, kwargs, path, "'d'")
-    load_state_into(net, state, path, "'d'")
+    load_weights(net, state, path, "'d'")
     return net.eval()
 
 
@@ -266,8 +262,6 @@ def json_safe(value: Any) -> Any:
 
 def convert_rosinality(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Convert a rosinality checkpoint to a ganedit native StyleGAN2 checkpoint."""
-    from ganedit_stylegan2.native import save_stylegan2_native
-
     ckpt = load_rosinality(src)
     save_stylegan2_native(dst, g_ema=ckpt.g_ema, g=ckpt.g, d=ckpt.d, metadata=ckpt.metadata)
 

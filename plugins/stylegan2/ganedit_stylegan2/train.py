@@ -27,7 +27,7 @@ from ganedit.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 from ganedit.training import TrainParams, Trainer, make_adam, requires_grad
 
 from ganedit_stylegan2 import networks
-from ganedit_stylegan2.checkpoints import estimate_w_avg
+from ganedit_stylegan2.networks import estimate_w_avg
 from ganedit_stylegan2.native import save_stylegan2_native
 
 #: rosinality's EMA decay: a half-life of 10k images at its reference batch of 32.

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import Field, FilePath
 import torch
 from torch import nn
 
 import ganedit
 from ganedit.nn import ConvLayer, EqualLinear, ResBlock
 
-from ganedit_swapae.arch import DiscriminatorArch, PatchDiscriminatorArch, PatchSampling, SwapAEOptions
+from ganedit_swapae.arch import DiscriminatorArch, PatchDiscriminatorArch, PatchSampling, SwapAEParams
 from ganedit_swapae.crops import random_crops
+from ganedit_swapae.formats import load_part
 
 
 def d_block_name(in_res: int) -> str:
@@ -39,9 +39,7 @@ class SwapAEDiscriminator(ganedit.Discriminator, name="swapae"):
 
     ``forward(images [B, 3, R, R]) -> logits [B, 1]`` at the crop size ``R`` it was built for."""
 
-    class Params(SwapAEOptions):
-        checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
-                                                          "none: random init from the options")
+    Params = SwapAEParams
 
     def __init__(self, arch: DiscriminatorArch):
         super().__init__()
@@ -64,10 +62,8 @@ class SwapAEDiscriminator(ganedit.Discriminator, name="swapae"):
         )
 
     @classmethod
-    def from_params(cls, params: "SwapAEDiscriminator.Params", context: Any = None) -> "SwapAEDiscriminator":
-        from ganedit_swapae.checkpoint import build_component
-
-        return build_component("discriminator", params)
+    def from_params(cls, params: SwapAEParams, context: Any = None) -> "SwapAEDiscriminator":
+        return load_part("discriminator", params, cls)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The final feature map ``[B, C4, s, s]`` before the linear head."""
@@ -91,9 +87,7 @@ class SwapAEPatchDiscriminator(ganedit.Discriminator, name="swapae_patch"):
     query_crops)`` combines both with the configured aggregation.
     """
 
-    class Params(SwapAEOptions):
-        checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
-                                                          "none: random init from the options")
+    Params = SwapAEParams
 
     def __init__(self, arch: PatchDiscriminatorArch, sampling: PatchSampling | None = None):
         super().__init__()
@@ -117,10 +111,8 @@ class SwapAEPatchDiscriminator(ganedit.Discriminator, name="swapae_patch"):
         self.pairlinear = nn.Sequential(*layers)
 
     @classmethod
-    def from_params(cls, params: "SwapAEPatchDiscriminator.Params", context: Any = None) -> "SwapAEPatchDiscriminator":
-        from ganedit_swapae.checkpoint import build_component
-
-        return build_component("patch_discriminator", params)
+    def from_params(cls, params: SwapAEParams, context: Any = None) -> "SwapAEPatchDiscriminator":
+        return load_part("patch_discriminator", params, cls)
 
     def sample_crops(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Random crops ``[B, T, 3, P, P]`` of ``images`` with this model's sampling settings."""

@@ -15,7 +15,6 @@ from typing import Any, Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 import ganedit
@@ -24,8 +23,8 @@ from ganedit.errors import GanEditError
 from ganedit.interfaces import check_latent
 from ganedit.io.checkpoint import CheckpointError, safe_torch_load
 
-from ganedit_swapae.texture import (MaskShape, blend_texture_regions, lerp, load_mask, resize_mask, shape_mask,
-                                   slerp, texture_map)
+from ganedit_swapae.texture import (MaskedRegion, MaskShape, blend_texture_regions, lerp, resize_mask, slerp,
+                                   texture_map)
 
 NoiseModeName = Literal["const", "random", "none"]
 
@@ -180,15 +179,11 @@ class TextureInterpolationEditor(SwapAEEditor, name="texture_interpolation"):
         return edits
 
 
-class Region(Params):
+class Region(MaskedRegion):
     """One edited region: a mask (PNG, white = edit, or a built-in shape) and its texture."""
 
-    mask: Path | None = Field(None, description="mask image (grey value in [0, 1]; white = replace)")
-    shape: MaskShape | None = Field(None, description="built-in mask instead of a file")
     texture_image: Path | None = Field(None, description="texture reference (default: run texture texture_index)")
     texture_index: int = Field(0, ge=0, description="which run texture reference when texture_image is unset")
-    strength: float = Field(1.0, ge=0.0, le=1.0, description="blend weight inside the mask")
-    invert: bool = Field(False, description="edit outside the mask instead")
 
     @model_validator(mode="after")
     def _one_mask(self) -> "Region":
@@ -199,19 +194,7 @@ class Region(Params):
 
 def region_masks(regions: Sequence[Region], size: tuple[int, int]) -> list[torch.Tensor]:
     """The regions' masks ``[1, 1, H, W]`` at image size ``size``, strength applied."""
-    out = []
-    for r in regions:
-        if r.mask is not None:
-            # Square outputs: crop/resize the mask exactly like the input images were.
-            m = load_mask(r.mask, size[0] if size[0] == size[1] else None)
-            if tuple(m.shape[-2:]) != tuple(size):
-                m = F.interpolate(m, size=size, mode="bilinear", align_corners=False, antialias=True)
-        else:
-            m = shape_mask(r.shape, size)  # type: ignore[arg-type]
-        if r.invert:
-            m = 1 - m
-        out.append(m.clamp(0, 1) * r.strength)
-    return out
+    return [r.mask_at(size) for r in regions]
 
 
 class RegionTextureEditor(SwapAEEditor, name="region_texture"):

@@ -7,9 +7,8 @@ Module names follow the official ``StyleGAN2ResnetEncoder`` (``FromRGB``, ``Down
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import Field, FilePath
 import torch
 from torch import nn
 
@@ -17,7 +16,8 @@ import ganedit
 from ganedit.nn import ConvLayer, EqualLinear
 from ganedit.nn.swapae_layers import ReflectConvLayer, ReflectResBlock
 
-from ganedit_swapae.arch import EncoderArch, SwapAEOptions
+from ganedit_swapae.arch import EncoderArch, SwapAEParams
+from ganedit_swapae.formats import load_part
 
 
 def l2_normalize(v: torch.Tensor) -> torch.Tensor:
@@ -33,9 +33,7 @@ class SwapAEEncoder(ganedit.Encoder, name="swapae"):
     ``2^num_downsampling_sp`` works (the texture branch needs a few pixels left after its
     unpadded strided convs)."""
 
-    class Params(SwapAEOptions):
-        checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
-                                                          "none: random init from the options")
+    Params = SwapAEParams
 
     def __init__(self, arch: EncoderArch):
         super().__init__()
@@ -62,10 +60,8 @@ class SwapAEEncoder(ganedit.Encoder, name="swapae"):
         return "structure_texture"
 
     @classmethod
-    def from_params(cls, params: "SwapAEEncoder.Params", context: Any = None) -> "SwapAEEncoder":
-        from ganedit_swapae.checkpoint import build_component
-
-        return build_component("encoder", params)
+    def from_params(cls, params: SwapAEParams, context: Any = None) -> "SwapAEEncoder":
+        return load_part("encoder", params, cls)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(structure [B, C_s, H/2^n, W/2^n], texture [B, D])``, both L2-normalised."""

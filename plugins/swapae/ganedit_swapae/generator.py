@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
-from pydantic import Field, FilePath
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,8 +25,9 @@ from ganedit.interfaces import NoiseMode, check_latent
 from ganedit.nn import ConvLayer, FusedLeakyReLU, NoiseInjection
 from ganedit.nn.swapae_layers import ActivationModulatedConv2d, StyleAffine
 
-from ganedit_swapae.arch import GeneratorArch, SwapAEOptions
+from ganedit_swapae.arch import GeneratorArch, SwapAEParams
 from ganedit_swapae.encoder import l2_normalize
+from ganedit_swapae.formats import load_part
 
 SQRT2 = math.sqrt(2.0)
 
@@ -111,9 +111,7 @@ class SwapAEGenerator(ganedit.Generator, name="swapae"):
     The structure code is the spatial input, the texture code (a vector or a spatial map)
     modulates every layer; output side = structure side x ``2^len(up_channels)``."""
 
-    class Params(SwapAEOptions):
-        checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
-                                                          "none: random init from the options")
+    Params = SwapAEParams
 
     def __init__(self, arch: GeneratorArch, noise_seed: int = 0):
         super().__init__()
@@ -144,10 +142,8 @@ class SwapAEGenerator(ganedit.Generator, name="swapae"):
         return ("structure_texture",)
 
     @classmethod
-    def from_params(cls, params: "SwapAEGenerator.Params", context: Any = None) -> "SwapAEGenerator":
-        from ganedit_swapae.checkpoint import build_component
-
-        return build_component("generator", params)
+    def from_params(cls, params: SwapAEParams, context: Any = None) -> "SwapAEGenerator":
+        return load_part("generator", params, cls)
 
     def generate(self, latent: ganedit.Latent, noise_mode: NoiseMode = "const") -> torch.Tensor:
         check_latent(latent, self.latent_spaces(), type(self).__name__)

@@ -35,7 +35,7 @@ from ganedit_swapae.train import SwapAETrainer, SwapAETrainParams, SwapAETrainTa
 from ganedit_tcp.checkpoint import TCPModel, load_tcp, new_tcp_model, save_tcp
 from ganedit_tcp.losses import code_consistency_loss, content_alignment_loss, default_map_size, region_style_map
 from ganedit_tcp.masks import random_masks
-from ganedit_tcp.model import ContentHead, TCPOptions
+from ganedit_tcp.head import ContentHead, TCPOptions
 
 MaskKindName = Literal["rect", "stroke", "cluster"]
 
