@@ -41,6 +41,14 @@ def _registry(info: ValidationInfo) -> Registry:
     return reg if reg is not None else load_registry()
 
 
+def _known(info: ValidationInfo, kind: str, name: str) -> None:
+    """An unknown component name as a pydantic error (with the registry's did-you-mean)."""
+    try:
+        _registry(info).get(kind, name)
+    except RegistryError as exc:
+        raise PydanticCustomError(UNKNOWN_COMPONENT, "{message}", {"message": str(exc)}) from None
+
+
 SHALLOW = "shallow"  # validation-context flag: component slots are read as plain {type, params}
 
 
@@ -131,12 +139,8 @@ class ComponentSpec(BaseModel):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str, info: ValidationInfo) -> str:
-        if (info.context or {}).get(SHALLOW):
-            return value
-        try:
-            _registry(info).get(cls.kind, value)
-        except RegistryError as exc:
-            raise PydanticCustomError(UNKNOWN_COMPONENT, "{message}", {"message": str(exc)}) from None
+        if not (info.context or {}).get(SHALLOW):
+            _known(info, cls.kind, value)
         return value
 
     @field_validator("params")
@@ -245,12 +249,8 @@ class RunConfig(BaseModel):
     def _known_task(cls, value: str, info: ValidationInfo) -> str:
         if not value:
             raise ValueError("task must be a registered task name")
-        if _context_registry(info) is None:
-            return value  # constructed directly (tests, tools): validate_config checks the name
-        try:
-            _registry(info).get("task", value)
-        except RegistryError as exc:
-            raise PydanticCustomError(UNKNOWN_COMPONENT, "{message}", {"message": str(exc)}) from None
+        if _context_registry(info) is not None:  # (constructed directly: validate_config checks the name)
+            _known(info, "task", value)
         return value
 
     @field_validator("params")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, Callable, ClassVar, Literal, Sequence
 
 import torch
 from pydantic import Field, FilePath, field_validator
@@ -64,6 +64,12 @@ class _CheckpointFields(ganedit.Params):
     _resolution = field_validator("resolution")(_power_of_two)
     _channels = field_validator("channels")(_check_channels)
 
+    def random_network(self, build: Callable[[], Any]) -> tuple[Any, str]:
+        """``(build(), source)`` with torch's RNG seeded from ``seed`` (the caller's RNG untouched)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return build(), f"random init (seed {self.seed})"
+
 
 class StyleGAN2Generator(ganedit.Generator, name="stylegan2"):
     """StyleGAN2 config-F generator (mapping + skip synthesis) from a rosinality, NVIDIA or native
@@ -98,14 +104,12 @@ class StyleGAN2Generator(ganedit.Generator, name="stylegan2"):
     @classmethod
     def from_params(cls, params: "StyleGAN2Generator.Params", context: Any = None) -> "StyleGAN2Generator":
         if params.checkpoint is None:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(params.seed)
-                net = networks.Generator(
-                    params.resolution, style_dim=params.style_dim, n_mlp=params.n_mlp,
-                    channel_multiplier=params.channel_multiplier, lr_mlp=params.lr_mlp,
-                    channels=params.channels, conv_clamp=params.conv_clamp, z_dim=params.z_dim)
+            net, source = params.random_network(lambda: networks.Generator(
+                params.resolution, style_dim=params.style_dim, n_mlp=params.n_mlp,
+                channel_multiplier=params.channel_multiplier, lr_mlp=params.lr_mlp,
+                channels=params.channels, conv_clamp=params.conv_clamp, z_dim=params.z_dim))
             net.w_avg.copy_(estimate_w_avg(net))
-            return cls(net, source=f"random init (seed {params.seed})")
+            return cls(net, source=source)
         ckpt = load_checkpoint(params.checkpoint, params.format)
         net = ckpt.generator(params.which)
         return cls(net, ckpt.d, source=f"{ckpt.format}:{Path(params.checkpoint).name}[{params.which}]")
@@ -217,13 +221,10 @@ class StyleGAN2Discriminator(ganedit.Discriminator, name="stylegan2"):
     @classmethod
     def from_params(cls, params: "StyleGAN2Discriminator.Params", context: Any = None) -> "StyleGAN2Discriminator":
         if params.checkpoint is None:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(params.seed)
-                net = networks.Discriminator(
-                    params.resolution, channel_multiplier=params.channel_multiplier, channels=params.channels,
-                    mbstd_group_size=params.mbstd_group_size, mbstd_num_channels=params.mbstd_num_channels,
-                    conv_clamp=params.conv_clamp)
-            return cls(net, source=f"random init (seed {params.seed})")
+            return cls(*params.random_network(lambda: networks.Discriminator(
+                params.resolution, channel_multiplier=params.channel_multiplier, channels=params.channels,
+                mbstd_group_size=params.mbstd_group_size, mbstd_num_channels=params.mbstd_num_channels,
+                conv_clamp=params.conv_clamp)))
         ckpt = load_checkpoint(params.checkpoint, params.format)
         return cls(ckpt.discriminator(), source=f"{ckpt.format}:{Path(params.checkpoint).name}[d]")
 

@@ -16,10 +16,11 @@ from typing import Any, Mapping
 from ganedit.io.checkpoint import CheckpointError
 
 from ganedit_swapae import formats
+from ganedit_swapae.arch import DEFAULTS
 from ganedit_swapae.discriminator import SwapAEDiscriminator, SwapAEPatchDiscriminator
 from ganedit_swapae.encoder import SwapAEEncoder
-from ganedit_swapae.formats import (DEFAULTS, NATIVE_TYPE, PARTS, SwapAEModel, is_official_checkpoint, read_opt_txt,
-                                    save_swapae, sniff_official)
+from ganedit_swapae.formats import (NATIVE_TYPE, PARTS, SwapAEModel, is_official_checkpoint, read_opt_txt, save_swapae,
+                                    sniff_official)
 from ganedit_swapae.generator import SwapAEGenerator
 
 #: The networks of each part.

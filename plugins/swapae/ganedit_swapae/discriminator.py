@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Any
 
 import torch
 from torch import nn
@@ -17,9 +16,9 @@ from torch import nn
 import ganedit
 from ganedit.nn import ConvLayer, EqualLinear, ResBlock
 
-from ganedit_swapae.arch import DiscriminatorArch, PatchDiscriminatorArch, PatchSampling, SwapAEParams
+from ganedit_swapae.arch import DiscriminatorArch, PatchDiscriminatorArch, PatchSampling
 from ganedit_swapae.crops import random_crops
-from ganedit_swapae.formats import load_part
+from ganedit_swapae.formats import SwapAEPart
 
 
 def d_block_name(in_res: int) -> str:
@@ -34,12 +33,12 @@ def patch_block_name(in_res: int) -> str:
     return str(7 - i) if i <= 6 else f"{in_res}x{in_res}"
 
 
-class SwapAEDiscriminator(ganedit.Discriminator, name="swapae"):
+class SwapAEDiscriminator(SwapAEPart, ganedit.Discriminator, name="swapae"):
     """SwapAE image discriminator (StyleGAN2 residual D without minibatch stddev).
 
     ``forward(images [B, 3, R, R]) -> logits [B, 1]`` at the crop size ``R`` it was built for."""
 
-    Params = SwapAEParams
+    part = "discriminator"
 
     def __init__(self, arch: DiscriminatorArch):
         super().__init__()
@@ -61,10 +60,6 @@ class SwapAEDiscriminator(ganedit.Discriminator, name="swapae"):
             EqualLinear(c4, 1),
         )
 
-    @classmethod
-    def from_params(cls, params: SwapAEParams, context: Any = None) -> "SwapAEDiscriminator":
-        return load_part("discriminator", params, cls)
-
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The final feature map ``[B, C4, s, s]`` before the linear head."""
         return self.final_conv(self.convs(images))
@@ -78,7 +73,7 @@ class SwapAEDiscriminator(ganedit.Discriminator, name="swapae"):
         return self.final_linear(feat.flatten(1))
 
 
-class SwapAEPatchDiscriminator(ganedit.Discriminator, name="swapae_patch"):
+class SwapAEPatchDiscriminator(SwapAEPart, ganedit.Discriminator, name="swapae_patch"):
     """SwapAE co-occurrence patch discriminator: do query crops share the reference crops' texture?
 
     ``extract_features(crops [B, T, 3, P, P], aggregate)`` -> ``[B*T, max_nc, 2, 2]`` (with
@@ -87,7 +82,7 @@ class SwapAEPatchDiscriminator(ganedit.Discriminator, name="swapae_patch"):
     query_crops)`` combines both with the configured aggregation.
     """
 
-    Params = SwapAEParams
+    part = "patch_discriminator"
 
     def __init__(self, arch: PatchDiscriminatorArch, sampling: PatchSampling | None = None):
         super().__init__()
@@ -109,10 +104,6 @@ class SwapAEPatchDiscriminator(ganedit.Discriminator, name="swapae_patch"):
         layers = [EqualLinear(a, b, activation="fused_lrelu") for a, b in zip(dims[:-1], dims[1:])]
         layers.append(EqualLinear(dims[-1], 1))
         self.pairlinear = nn.Sequential(*layers)
-
-    @classmethod
-    def from_params(cls, params: SwapAEParams, context: Any = None) -> "SwapAEPatchDiscriminator":
-        return load_part("patch_discriminator", params, cls)
 
     def sample_crops(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Random crops ``[B, T, 3, P, P]`` of ``images`` with this model's sampling settings."""

@@ -16,8 +16,8 @@ import ganedit
 from ganedit.nn import ConvLayer, EqualLinear
 from ganedit.nn.swapae_layers import ReflectConvLayer, ReflectResBlock
 
-from ganedit_swapae.arch import EncoderArch, SwapAEParams
-from ganedit_swapae.formats import load_part
+from ganedit_swapae.arch import EncoderArch
+from ganedit_swapae.formats import SwapAEPart
 
 
 def l2_normalize(v: torch.Tensor) -> torch.Tensor:
@@ -25,7 +25,7 @@ def l2_normalize(v: torch.Tensor) -> torch.Tensor:
     return v * torch.rsqrt(v.pow(2).sum(1, keepdim=True) + 1e-8)
 
 
-class SwapAEEncoder(ganedit.Encoder, name="swapae"):
+class SwapAEEncoder(SwapAEPart, ganedit.Encoder, name="swapae"):
     """Swapping Autoencoder encoder E: image -> structure code (spatial) + texture code (vector).
 
     The structure code is ``1/2^num_downsampling_sp`` of the image side, the texture code a vector;
@@ -33,7 +33,7 @@ class SwapAEEncoder(ganedit.Encoder, name="swapae"):
     ``2^num_downsampling_sp`` works (the texture branch needs a few pixels left after its
     unpadded strided convs)."""
 
-    Params = SwapAEParams
+    part = "encoder"
 
     def __init__(self, arch: EncoderArch):
         super().__init__()
@@ -58,10 +58,6 @@ class SwapAEEncoder(ganedit.Encoder, name="swapae"):
     @classmethod
     def output_space(cls, params: Any = None) -> str:
         return "structure_texture"
-
-    @classmethod
-    def from_params(cls, params: SwapAEParams, context: Any = None) -> "SwapAEEncoder":
-        return load_part("encoder", params, cls)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(structure [B, C_s, H/2^n, W/2^n], texture [B, D])``, both L2-normalised."""

@@ -26,7 +26,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import torch
 from torch import nn
@@ -36,7 +36,6 @@ from ganedit.nn import Blur, EqualConv2d, FusedLeakyReLU
 from ganedit.nn.layers import _ScaledLeakyReLU
 
 from ganedit_swapae.arch import (
-    DEFAULTS,
     OFFICIAL_NAMES,
     DiscriminatorArch,
     EncoderArch,
@@ -44,6 +43,7 @@ from ganedit_swapae.arch import (
     PatchDiscriminatorArch,
     PatchSampling,
     SwapAEOptions,
+    SwapAEParams,
     nominal_size,
     resolve_options,
 )
@@ -563,6 +563,19 @@ def load_part(part: str, params: SwapAEOptions, make: Any, types: tuple[str, ...
     if checkpoint is None:
         return getattr(new_model(overrides, (part,), {part: make}), part)
     return getattr(load_swapae(checkpoint, overrides, (part,), True, types, {part: make}), part)
+
+
+class SwapAEPart:
+    """Mixin of the SwapAE networks (first base): their params (options and a checkpoint) and
+    ``from_params``, which loads part :attr:`part` of the checkpoint (or builds it fresh) as an
+    instance of the class itself."""
+
+    part: ClassVar[str] = ""
+    Params: ClassVar[type[SwapAEParams]] = SwapAEParams
+
+    @classmethod
+    def from_params(cls, params: SwapAEParams, context: Any = None) -> Any:
+        return load_part(cls.part, params, cls)
 
 
 def sniff_official(path: Any) -> bool:

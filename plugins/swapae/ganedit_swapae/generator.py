@@ -14,7 +14,7 @@ none.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,9 +25,9 @@ from ganedit.interfaces import NoiseMode, check_latent
 from ganedit.nn import ConvLayer, FusedLeakyReLU, NoiseInjection
 from ganedit.nn.swapae_layers import ActivationModulatedConv2d, StyleAffine
 
-from ganedit_swapae.arch import GeneratorArch, SwapAEParams
+from ganedit_swapae.arch import GeneratorArch
 from ganedit_swapae.encoder import l2_normalize
-from ganedit_swapae.formats import load_part
+from ganedit_swapae.formats import SwapAEPart
 
 SQRT2 = math.sqrt(2.0)
 
@@ -105,13 +105,13 @@ class ToRGB(nn.Module):
         return self.conv(x, style) + self.bias
 
 
-class SwapAEGenerator(ganedit.Generator, name="swapae"):
+class SwapAEGenerator(SwapAEPart, ganedit.Generator, name="swapae"):
     """Swapping Autoencoder generator G: structure code + texture code (vector or map) -> image.
 
     The structure code is the spatial input, the texture code (a vector or a spatial map)
     modulates every layer; output side = structure side x ``2^len(up_channels)``."""
 
-    Params = SwapAEParams
+    part = "generator"
 
     def __init__(self, arch: GeneratorArch, noise_seed: int = 0):
         super().__init__()
@@ -140,10 +140,6 @@ class SwapAEGenerator(ganedit.Generator, name="swapae"):
     @classmethod
     def latent_spaces(cls, params: Any = None) -> tuple[str, ...]:
         return ("structure_texture",)
-
-    @classmethod
-    def from_params(cls, params: SwapAEParams, context: Any = None) -> "SwapAEGenerator":
-        return load_part("generator", params, cls)
 
     def generate(self, latent: ganedit.Latent, noise_mode: NoiseMode = "const") -> torch.Tensor:
         check_latent(latent, self.latent_spaces(), type(self).__name__)

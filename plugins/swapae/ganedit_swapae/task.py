@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import torch
 from pydantic import Field

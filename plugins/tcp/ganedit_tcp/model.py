@@ -20,18 +20,31 @@ TCP or SwapAE checkpoint through :func:`ganedit_tcp.formats.load_part`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
+from ganedit import Params
 
 from ganedit_swapae.arch import EncoderArch
 from ganedit_swapae.discriminator import SwapAEDiscriminator, SwapAEPatchDiscriminator
 from ganedit_swapae.encoder import SwapAEEncoder
+from ganedit_swapae.formats import SwapAEPart
 from ganedit_swapae.generator import SwapAEGenerator
 
 from ganedit_tcp.formats import load_part
 from ganedit_tcp.head import ContentHead, TCPOptions, TCPParams, TCPPartParams, content_head
 
 
-class TCPEncoder(SwapAEEncoder, name="tcp"):
+class TCPPart(SwapAEPart):
+    """Mixin of the TCP networks (first base): TCP's params and loading (TCP or SwapAE files)."""
+
+    Params: ClassVar[type[Params]] = TCPPartParams
+
+    @classmethod
+    def from_params(cls, params: Any, context: Any = None) -> Any:
+        return load_part(cls.part, params, cls)
+
+
+class TCPEncoder(TCPPart, SwapAEEncoder, name="tcp"):
     """TCP encoder: shared trunk, content head ``H_c`` (spatial content code ``C``) and style head
     ``H_s`` (style vector ``S``); ``encode`` gives ``Latent.structure_texture(C, S)``, both codes
     L2-normalised as in SwapAE."""
@@ -45,39 +58,17 @@ class TCPEncoder(SwapAEEncoder, name="tcp"):
             self.ToSpatialCode = content_head(arch.channels[arch.num_downsampling_sp], arch.spatial_code_ch,
                                               self.head)
 
-    @classmethod
-    def from_params(cls, params: TCPParams, context: Any = None) -> "TCPEncoder":
-        return load_part("encoder", params, cls)
 
-
-class TCPGenerator(SwapAEGenerator, name="tcp"):
+class TCPGenerator(TCPPart, SwapAEGenerator, name="tcp"):
     """TCP generator ``G(C, S)``: the SwapAE generator (style vector or spatial style map)."""
 
-    Params = TCPPartParams
 
-    @classmethod
-    def from_params(cls, params: TCPPartParams, context: Any = None) -> "TCPGenerator":
-        return load_part("generator", params, cls)
-
-
-class TCPDiscriminator(SwapAEDiscriminator, name="tcp"):
+class TCPDiscriminator(TCPPart, SwapAEDiscriminator, name="tcp"):
     """TCP image discriminator: SwapAE's StyleGAN2 residual D."""
 
-    Params = TCPPartParams
 
-    @classmethod
-    def from_params(cls, params: TCPPartParams, context: Any = None) -> "TCPDiscriminator":
-        return load_part("discriminator", params, cls)
-
-
-class TCPPatchDiscriminator(SwapAEPatchDiscriminator, name="tcp_patch"):
+class TCPPatchDiscriminator(TCPPart, SwapAEPatchDiscriminator, name="tcp_patch"):
     """TCP co-occurrence patch discriminator: SwapAE's Dpatch."""
-
-    Params = TCPPartParams
-
-    @classmethod
-    def from_params(cls, params: TCPPartParams, context: Any = None) -> "TCPPatchDiscriminator":
-        return load_part("patch_discriminator", params, cls)
 
 
 __all__ = ["ContentHead", "TCPDiscriminator", "TCPEncoder", "TCPGenerator", "TCPOptions",

@@ -22,7 +22,7 @@ import torch
 from pydantic import Field, model_validator
 
 import ganedit
-from ganedit import Edit, Latent, Params
+from ganedit import Edit, Latent
 from ganedit.interfaces import check_latent
 
 from ganedit_swapae.editors import EditorError, SwapAEEditor
