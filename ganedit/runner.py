@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-import numpy as np
 import torch
 
 from ganedit.config import ConfigError, RunConfig, apply_overrides, read_yaml, validate_config
 from ganedit.context import RunContext
 from ganedit.io.output import locked_folder
 from ganedit.registry import Registry, load_registry
+from ganedit.training.state import seed_everything
 
 
 def resolve_device(name: str) -> torch.device:
@@ -47,12 +46,6 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
 
 
 def default_output(config: RunConfig) -> Path:

@@ -51,11 +51,10 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator
 
-import ganedit
 from ganedit.config import Slot
 from ganedit.distributed import all_reduce_mean
 from ganedit.io.images import make_grid
-from ganedit.training import DataStream, TrainParams, Trainer, make_adam
+from ganedit.training import DataStream, TrainParams, Trainer, TrainTask, make_adam
 
 from ganedit_stylealae.arch import ALAEArch, ArchitectureError
 from ganedit_stylealae.losses import (
@@ -261,12 +260,6 @@ def make_arch(params: ALAETrainParams, resolution: int, channels: int = 3) -> AL
                                     max_channels=params.max_channels, latent_size=params.latent_size,
                                     mapping_layers=params.mapping_layers, channels=channels,
                                     d_activation=params.d_activation)
-
-
-def _dataset_resolution(params: ALAETrainParams) -> int | None:
-    validated = params.dataset.params
-    res = getattr(validated, "resolution", None) if validated is not None else None
-    return int(res) if res is not None else None
 
 
 @torch.no_grad()
@@ -520,7 +513,7 @@ class ALAETrainer(Trainer):
         return out
 
 
-class ALAETrainTask(ganedit.Task, name="alae_train"):
+class ALAETrainTask(TrainTask, name="alae_train"):
     """Train StyleALAE (E, G, F, latent D): official three-step loop, progressive growing, EMA.
 
     Progressive growing or a fixed resolution, EMA copies, checkpoints, exact resume and DDP
@@ -528,6 +521,7 @@ class ALAETrainTask(ganedit.Task, name="alae_train"):
     """
 
     Params = ALAETrainParams
+    trainer_class = ALAETrainer
 
     @classmethod
     def check_params(cls, params: ALAETrainParams) -> list[str]:
@@ -539,15 +533,12 @@ class ALAETrainTask(ganedit.Task, name="alae_train"):
 
     @classmethod
     def check_compatibility(cls, params: ALAETrainParams, registry: Any) -> list[tuple[str, str]]:
-        res = _dataset_resolution(params)
+        res = cls.dataset_resolution(params)
         if res is None:
             return []
         if res < 4 or res & (res - 1):
             return [("dataset.params.resolution", f"StyleALAE needs a power-of-two resolution >= 4, got {res}")]
         return []
-
-    def run(self, context: Any) -> dict[str, Any]:
-        return ALAETrainer(self.params, context).fit()
 
 
 __all__ = [

@@ -20,11 +20,10 @@ import torch
 from pydantic import Field, field_validator
 from torch import autograd
 
-import ganedit
 from ganedit.config import Slot
 from ganedit.distributed import all_reduce_mean
 from ganedit.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
-from ganedit.training import TrainParams, Trainer, make_adam, requires_grad
+from ganedit.training import TrainParams, Trainer, TrainTask, make_adam, requires_grad
 
 from ganedit_stylegan2 import networks
 from ganedit_stylegan2.networks import estimate_w_avg
@@ -91,12 +90,6 @@ class StyleGAN2TrainParams(TrainParams):
             if res < 4 or res & (res - 1) or width < 1:
                 raise ValueError(f"channels must map powers of two >= 4 to positive widths, got {res}: {width}")
         return v
-
-
-def _dataset_resolution(params: StyleGAN2TrainParams) -> int | None:
-    validated = params.dataset.params
-    res = getattr(validated, "resolution", None) if validated is not None else None
-    return int(res) if res is not None else None
 
 
 def _arch_problems(params: StyleGAN2TrainParams, resolution: int) -> list[str]:
@@ -212,10 +205,11 @@ class StyleGAN2Trainer(Trainer):
         return {"final_checkpoint": str(path), "resolution": self.resolution}
 
 
-class StyleGAN2Train(ganedit.Task, name="stylegan2_train"):
+class StyleGAN2Train(TrainTask, name="stylegan2_train"):
     """Train StyleGAN2 (G, D, EMA G) on a dataset: logistic loss, lazy R1 and path length, exact resume."""
 
     Params = StyleGAN2TrainParams
+    trainer_class = StyleGAN2Trainer
 
     @classmethod
     def check_params(cls, params: StyleGAN2TrainParams) -> list[str]:
@@ -228,13 +222,10 @@ class StyleGAN2Train(ganedit.Task, name="stylegan2_train"):
 
     @classmethod
     def check_compatibility(cls, params: StyleGAN2TrainParams, registry: Any) -> list[tuple[str, str]]:
-        res = _dataset_resolution(params)
+        res = cls.dataset_resolution(params)
         if res is None:
             return []
         if res not in networks.RESOLUTIONS:
             return [("dataset.params.resolution",
                      f"StyleGAN2 needs a power-of-two resolution in 8..1024, got {res}")]
         return [("channels", msg) for msg in _arch_problems(params, res)]
-
-    def run(self, context: Any) -> dict[str, Any]:
-        return StyleGAN2Trainer(self.params, context).fit()

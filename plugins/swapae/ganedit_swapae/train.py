@@ -26,16 +26,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field, FilePath, model_validator
 
-import ganedit
 from ganedit.config import Slot
 from ganedit.distributed import wrap_ddp
 from ganedit.io.checkpoint import CheckpointError
-from ganedit.training import TrainParams, Trainer, make_adam
+from ganedit.training import TrainParams, Trainer, TrainTask, make_adam
 
 from ganedit_swapae.arch import SwapAEOptions
 from ganedit_swapae.checkpoint import PARTS, SwapAEModel, load_swapae, new_model, save_swapae
@@ -391,12 +390,12 @@ class SwapAETrainer(Trainer):
         return {"model": str(path)}
 
 
-class SwapAETrainTask(ganedit.Task, name="swapae_train"):
+class SwapAETrainTask(TrainTask, name="swapae_train"):
     """Train a Swapping Autoencoder on an image folder or the procedural dataset (paper objective,
     official training details; checkpoints, exact resume, TensorBoard, DDP under torchrun)."""
 
     Params = SwapAETrainParams
-    trainer_class: ClassVar[type[SwapAETrainer]] = SwapAETrainer
+    trainer_class = SwapAETrainer
 
     @classmethod
     def check_params(cls, params: SwapAETrainParams) -> list[str]:
@@ -405,10 +404,6 @@ class SwapAETrainTask(ganedit.Task, name="swapae_train"):
         if params.lambda_l1 == params.lambda_gan_rec == params.lambda_gan_swap == params.lambda_patch == 0:
             problems.append("every generator loss weight is 0: nothing to train")
         return problems
-
-    def run(self, context: Any) -> dict[str, Any]:
-        trainer = self.trainer_class(self.params, context)
-        return trainer.fit()
 
 
 __all__ = [

@@ -21,7 +21,7 @@ The weights are ours (the paper's values are not available): see ``docs/tcp.md``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field, FilePath, model_validator
@@ -201,7 +201,7 @@ class TCPTrainTask(SwapAETrainTask, name="tcp_train"):
     TensorBoard, DDP under torchrun."""
 
     Params = TCPTrainParams
-    trainer_class: ClassVar[type[SwapAETrainer]] = TCPTrainer
+    trainer_class = TCPTrainer
 
 
 __all__ = ["TCPTrainParams", "TCPTrainTask", "TCPTrainer"]
