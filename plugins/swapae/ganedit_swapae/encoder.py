@@ -14,10 +14,10 @@ from torch import nn
 
 import ganedit
 from ganedit.nn import ConvLayer, EqualLinear
-from ganedit.nn.swapae_layers import ReflectConvLayer, ReflectResBlock
 
 from ganedit_swapae.arch import EncoderArch
 from ganedit_swapae.formats import SwapAEPart
+from ganedit_swapae.layers import ReflectConvLayer, ReflectResBlock
 
 
 def l2_normalize(v: torch.Tensor) -> torch.Tensor:

@@ -23,11 +23,11 @@ from torch import nn
 import ganedit
 from ganedit.interfaces import NoiseMode, check_latent
 from ganedit.nn import ConvLayer, FusedLeakyReLU, NoiseInjection
-from ganedit.nn.swapae_layers import ActivationModulatedConv2d, StyleAffine
 
 from ganedit_swapae.arch import GeneratorArch
 from ganedit_swapae.encoder import l2_normalize
 from ganedit_swapae.formats import SwapAEPart
+from ganedit_swapae.layers import ActivationModulatedConv2d, StyleAffine
 
 SQRT2 = math.sqrt(2.0)
 
