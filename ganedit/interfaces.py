@@ -222,6 +222,19 @@ class Task(Component, abc.ABC):
     def run(self, context: Any) -> dict[str, Any]:
         """Do the work; return the ``summary`` for ``metrics.json``."""
 
+    # Hooks of interactive front ends (``ganedit serve``), which edit a task's results again
+    # without importing the task's plugin.
+    def load_result(self, folder: Any, record: dict[str, Any], context: Any) -> tuple[Generator | None, Latent]:
+        """The generator (``None``: the config's own) and latent of one item of a finished run of
+        this task in ``folder``; ``record`` is the item's entry in ``metrics.json``."""
+        raise NotImplementedError(f"{type(self).__name__} results cannot be loaded back")
+
+    def edit_context(self, context: Any, generator: Generator, encoder: Encoder | None = None,
+                     images: torch.Tensor | None = None) -> Any:
+        """What this task hands its editors as ``context`` when they edit a result with
+        ``generator`` (``images``: the item's input pixels): by default the run context itself."""
+        return context
+
 
 def check_latent(latent: Latent, spaces: Sequence[str], who: str) -> None:
     """Raise a clear error when ``latent`` is not in one of ``spaces``."""

@@ -161,6 +161,19 @@ class Trainer(abc.ABC):
                                collate_fn=collate_fn)
         return self.data
 
+    def image_dataset(self, spec: Any, who: str, channels: int | None = None) -> tuple[Any, int, int]:
+        """``(dataset, side, channels)`` of the dataset slot ``spec``, built through the run context
+        and checked to give square images ``[C, R, R]`` (``C == channels`` when given)."""
+        dataset = self.context.build("dataset", spec)
+        first = dataset[0]
+        if isinstance(first, (tuple, list)):
+            first = first[0]
+        res = int(getattr(dataset, "resolution", first.shape[-1]))
+        if first.ndim != 3 or tuple(first.shape[-2:]) != (res, res) or channels not in (None, first.shape[0]):
+            raise ValueError(f"{who} needs square images [{channels or 'C'}, {res}, {res}], the dataset gives "
+                             f"{tuple(first.shape)}")
+        return dataset, res, int(first.shape[0])
+
     def _check_name(self, name: str) -> None:
         if name in self.modules or name in self.ema_modules:
             raise KeyError(f"module {name!r} registered twice")

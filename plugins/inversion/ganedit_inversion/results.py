@@ -23,26 +23,11 @@ from ganedit.config import Slot
 from ganedit.context import builder
 from ganedit.interfaces import Generator, Params
 from ganedit.io.checkpoint import CheckpointError, load_native, read_native_config, save_native
-from ganedit.latent import Latent, LatentError
+from ganedit.latent import Latent, load_latent
 
 LATENT_FILE = "latent.safetensors"
 GENERATOR_FILE = "generator.safetensors"
 DELTA_FILE = "generator_delta.safetensors"
-
-
-def save_latent(path: str | os.PathLike, latent: Latent, metadata: dict[str, Any] | None = None) -> Path:
-    save_native(path, latent.state_dict(), {"kind": "latent", "type": "latent", "space": latent.space,
-                                           "metadata": dict(metadata or {})})
-    return Path(path)
-
-
-def load_latent(path: str | os.PathLike) -> Latent:
-    """A latent written by :func:`save_latent` (or the ``invert`` task)."""
-    tensors, config = load_native(path, expect={"kind": "latent"})
-    try:
-        return Latent(config.get("space", ""), dict(tensors))
-    except LatentError as exc:
-        raise CheckpointError(f"{path}: invalid latent file ({exc})") from None
 
 
 # ----------------------------------------------------------------------------- generator deltas

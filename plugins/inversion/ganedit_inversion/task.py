@@ -26,13 +26,13 @@ from ganedit.config import Slot, SlotList
 from ganedit.interfaces import Generator, Params, Task
 from ganedit.io.images import list_images, load_image
 from ganedit.io.output import is_disk_full, output_names
-from ganedit.latent import Latent
+from ganedit.latent import Latent, save_latent
 from ganedit.metrics import psnr, ssim
 
 from ganedit_inversion.generator_ops import fit_targets, locality_latents, locality_mae
 from ganedit_inversion.losses import lpips_problem
 from ganedit_inversion.monitor import Monitor
-from ganedit_inversion.results import LATENT_FILE, save_generator, save_latent
+from ganedit_inversion.results import LATENT_FILE, load_inversion, save_generator
 
 #: Per-image numbers averaged into the summary (when present).
 SUMMARY_KEYS = ("psnr_initial", "psnr_final", "ssim_final", "lpips_final", "locality_mae",
@@ -189,10 +189,26 @@ class InvertTask(Task, name="invert"):
         keep = {k: v for k, v in cfg.items() if k not in ("inputs", "resume", "output", "description", "device")}
         return hashlib.sha1(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
-    def _reference(self, inverter: Any, context: Any) -> Any:
+    def _reference(self, context: Any, inverter: Any = None) -> Any:
+        """The inverter of extra images: ``reference_inverter``, else the latent-only inverter nested
+        in a tuning method (``initial``), else the main ``inverter`` (built here when not given)."""
         if self.params.reference_inverter is not None:
             return context.build("inverter", self.params.reference_inverter)
+        inverter = inverter if inverter is not None else context.build("inverter", self.params.inverter)
         return getattr(inverter, "initial", None) or inverter
+
+    # ------------------------------------------------------------------ editing again (ganedit serve)
+    def load_result(self, folder: Path, record: dict[str, Any], context: Any) -> tuple[Generator | None, Latent]:
+        """The tuned generator (``None`` when the run saved none) and latent of one image."""
+        return load_inversion(Path(folder) / "inversions" / record["name"], base=self.params.generator.resolved(),
+                              registry=context.registry)
+
+    def edit_context(self, context: Any, generator: Generator, encoder: Any = None, images: Any = None) -> Any:
+        """An :class:`EditContext` (editors may invert extra images) for ``generator``."""
+        if self.reference_inverter is None:
+            self.reference_inverter = self._reference(context)
+        self.resolution = self.params.resolution
+        return EditContext(context, self, generator)
 
     # ------------------------------------------------------------------ run
     def run(self, context: Any) -> dict[str, Any]:
@@ -200,7 +216,7 @@ class InvertTask(Task, name="invert"):
         generator = context.build("generator", p.generator).eval()
         inverter = context.build("inverter", p.inverter)
         editors = [context.build("editor", e) for e in p.editors]
-        self.reference_inverter = self._reference(inverter, context)
+        self.reference_inverter = self._reference(context, inverter)
         self.resolution = p.resolution
         discriminator = generator.discriminator() if callable(getattr(generator, "discriminator", None)) else None
         check = getattr(inverter, "check_generator", None)

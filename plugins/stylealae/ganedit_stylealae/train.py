@@ -304,15 +304,9 @@ class ALAETrainer(Trainer):
     # ------------------------------------------------------------------ build
     def build(self) -> None:
         p = self.params
-        dataset = self.context.build("dataset", p.dataset)
-        first = dataset[0]
-        if isinstance(first, (tuple, list)):
-            first = first[0]
-        res = int(first.shape[-1])
-        if first.ndim != 3 or first.shape[-2] != res:
-            raise ValueError(f"alae_train needs square images [C, R, R], the dataset gives {tuple(first.shape)}")
+        dataset, res, channels = self.image_dataset(p.dataset, "alae_train")
         try:
-            arch = make_arch(p, res, int(first.shape[0]))
+            arch = make_arch(p, res, channels)
         except ArchitectureError as exc:
             raise ValueError(f"alae_train: {exc}") from None
         self.arch = arch

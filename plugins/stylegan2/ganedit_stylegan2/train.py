@@ -108,12 +108,7 @@ class StyleGAN2Trainer(Trainer):
 
     def build(self) -> None:
         p = self.params
-        dataset = self.context.build("dataset", p.dataset)
-        first = dataset[0]
-        res = int(getattr(dataset, "resolution", first.shape[-1]))
-        if tuple(first.shape) != (3, res, res):
-            raise ValueError(f"stylegan2_train needs square RGB images [3, {res}, {res}], the dataset "
-                             f"gives {tuple(first.shape)}")
+        dataset, res, _ = self.image_dataset(p.dataset, "stylegan2_train", channels=3)
         problems = _arch_problems(p, res)
         if problems:
             raise ValueError(f"stylegan2_train: {problems[0]}")

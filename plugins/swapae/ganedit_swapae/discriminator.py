@@ -33,12 +33,10 @@ def patch_block_name(in_res: int) -> str:
     return str(7 - i) if i <= 6 else f"{in_res}x{in_res}"
 
 
-class SwapAEDiscriminator(SwapAEPart, ganedit.Discriminator, name="swapae"):
+class SwapAEDiscriminator(SwapAEPart, ganedit.Discriminator, name="swapae", part="discriminator"):
     """SwapAE image discriminator (StyleGAN2 residual D without minibatch stddev).
 
     ``forward(images [B, 3, R, R]) -> logits [B, 1]`` at the crop size ``R`` it was built for."""
-
-    part = "discriminator"
 
     def __init__(self, arch: DiscriminatorArch):
         super().__init__()
@@ -73,7 +71,7 @@ class SwapAEDiscriminator(SwapAEPart, ganedit.Discriminator, name="swapae"):
         return self.final_linear(feat.flatten(1))
 
 
-class SwapAEPatchDiscriminator(SwapAEPart, ganedit.Discriminator, name="swapae_patch"):
+class SwapAEPatchDiscriminator(SwapAEPart, ganedit.Discriminator, name="swapae_patch", part="patch_discriminator"):
     """SwapAE co-occurrence patch discriminator: do query crops share the reference crops' texture?
 
     ``extract_features(crops [B, T, 3, P, P], aggregate)`` -> ``[B*T, max_nc, 2, 2]`` (with
@@ -81,8 +79,6 @@ class SwapAEPatchDiscriminator(SwapAEPart, ganedit.Discriminator, name="swapae_p
     ``discriminate_features(ref, query)`` -> ``[N, 1]`` logits; ``forward(reference_crops,
     query_crops)`` combines both with the configured aggregation.
     """
-
-    part = "patch_discriminator"
 
     def __init__(self, arch: PatchDiscriminatorArch, sampling: PatchSampling | None = None):
         super().__init__()

@@ -39,7 +39,10 @@ class EditContext(Protocol):
 
 class EncodingContext:
     """A ready-made :class:`EditContext`: loads image files at ``resolution`` (the shared image
-    policy) and encodes them with ``encoder`` in batches, without gradients."""
+    policy) and encodes them with ``encoder`` in batches, without gradients. ``images`` are the
+    pixels of the batch being edited, when the caller hands them over."""
+
+    images: torch.Tensor | None = None
 
     def __init__(self, encoder: ganedit.Encoder, resolution: int, device: torch.device | str | None = None,
                  batch_size: int = 16, texture_references: Latent | None = None,
@@ -50,6 +53,16 @@ class EncodingContext:
         self.batch_size = batch_size
         self.texture_references = texture_references
         self.texture_names = list(texture_names) if texture_names is not None else None
+
+    @classmethod
+    def for_result(cls, context: Any, generator: ganedit.Generator, encoder: ganedit.Encoder,
+                   images: torch.Tensor | None = None, resolution: int | None = None) -> "EncodingContext":
+        """The context an encoder task's editors get for one result (``Task.edit_context``):
+        encoding at ``resolution`` (default: the generator's) on the run's device, with the
+        item's input pixels as ``images``."""
+        ctx = cls(encoder, int(resolution or generator.img_resolution), context.device)
+        ctx.images = images
+        return ctx
 
     def encode_tensor(self, images: torch.Tensor) -> Latent:
         """Encode ``[N, 3, H, W]`` images (any device) in batches."""
@@ -128,8 +141,8 @@ class SwapAEEditor(ganedit.Editor):
         return (side, max(1, round(side * w / h))) if h <= w else (max(1, round(side * h / w)), side)
 
 
-class SwapEditor(SwapAEEditor, name="swap"):
-    """Structure of each input with the texture of each reference image (one edit per texture)."""
+class TextureReferenceEditor(SwapAEEditor):
+    """Base of the editors that take texture reference images (default: the run's)."""
 
     class Params(SwapAEEditor.Params):
         texture_images: list[Path] = Field(default_factory=list,
@@ -138,6 +151,10 @@ class SwapEditor(SwapAEEditor, name="swap"):
     @classmethod
     def check_params(cls, params: Params) -> list[str]:
         return _check_paths(params.texture_images, "texture_images")
+
+
+class SwapEditor(TextureReferenceEditor, name="swap"):
+    """Structure of each input with the texture of each reference image (one edit per texture)."""
 
     def edit(self, generator: ganedit.Generator, latent: Latent, context: Any = None) -> list[Edit]:
         check_latent(latent, self.supported_spaces(), type(self).__name__)
@@ -147,21 +164,15 @@ class SwapEditor(SwapAEEditor, name="swap"):
                 for j, name in enumerate(names)]
 
 
-class TextureInterpolationEditor(SwapAEEditor, name="texture_interpolation"):
+class TextureInterpolationEditor(TextureReferenceEditor, name="texture_interpolation"):
     """Interpolate each input's texture towards each reference texture (lerp or slerp).
 
     One edit per reference and strength alpha: 0 = reconstruction, 1 = swap, > 1 exaggerates."""
 
-    class Params(SwapAEEditor.Params):
-        texture_images: list[Path] = Field(default_factory=list,
-                                           description="texture references (default: the run's texture images)")
+    class Params(TextureReferenceEditor.Params):
         strengths: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], min_length=1,
                                        description="interpolation factors alpha")
         mode: Literal["lerp", "slerp"] = Field("lerp", description="lerp (official) or slerp")
-
-    @classmethod
-    def check_params(cls, params: Params) -> list[str]:
-        return _check_paths(params.texture_images, "texture_images")
 
     def edit(self, generator: ganedit.Generator, latent: Latent, context: Any = None) -> list[Edit]:
         check_latent(latent, self.supported_spaces(), type(self).__name__)

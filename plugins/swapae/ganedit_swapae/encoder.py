@@ -25,15 +25,13 @@ def l2_normalize(v: torch.Tensor) -> torch.Tensor:
     return v * torch.rsqrt(v.pow(2).sum(1, keepdim=True) + 1e-8)
 
 
-class SwapAEEncoder(SwapAEPart, ganedit.Encoder, name="swapae"):
+class SwapAEEncoder(SwapAEPart, ganedit.Encoder, name="swapae", part="encoder"):
     """Swapping Autoencoder encoder E: image -> structure code (spatial) + texture code (vector).
 
     The structure code is ``1/2^num_downsampling_sp`` of the image side, the texture code a vector;
     both are L2-normalised. Fully convolutional: any input whose sides are multiples of
     ``2^num_downsampling_sp`` works (the texture branch needs a few pixels left after its
     unpadded strided convs)."""
-
-    part = "encoder"
 
     def __init__(self, arch: EncoderArch):
         super().__init__()

@@ -573,6 +573,11 @@ class SwapAEPart:
     part: ClassVar[str] = ""
     Params: ClassVar[type[SwapAEParams]] = SwapAEParams
 
+    def __init_subclass__(cls, part: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if part is not None:
+            cls.part = part
+
     @classmethod
     def from_params(cls, params: SwapAEParams, context: Any = None) -> Any:
         return load_part(cls.part, params, cls)

@@ -105,13 +105,11 @@ class ToRGB(nn.Module):
         return self.conv(x, style) + self.bias
 
 
-class SwapAEGenerator(SwapAEPart, ganedit.Generator, name="swapae"):
+class SwapAEGenerator(SwapAEPart, ganedit.Generator, name="swapae", part="generator"):
     """Swapping Autoencoder generator G: structure code + texture code (vector or map) -> image.
 
     The structure code is the spatial input, the texture code (a vector or a spatial map)
     modulates every layer; output side = structure side x ``2^len(up_channels)``."""
-
-    part = "generator"
 
     def __init__(self, arch: GeneratorArch, noise_seed: int = 0):
         super().__init__()

@@ -50,8 +50,9 @@ class SwapAETrainParams(TrainParams):
     model: SwapAEOptions = Field(default_factory=SwapAEOptions,
                                  description="architecture (official option names; unset: the official default "
                                              "or the init checkpoint's); resolution defaults to the dataset's")
-    init_checkpoint: FilePath | None = Field(None, description="start from this SwapAE checkpoint (native or "
-                                         "official); parts it lacks (e.g. discriminators) start fresh")
+    init_checkpoint: FilePath | None = Field(None, description="start from this checkpoint (native or official; "
+                                         "tcp_train also takes TCP ones); parts it lacks (e.g. discriminators) "
+                                         "start fresh; none: train from scratch")
     # optimisation
     lr: float = Field(0.002, gt=0, description="Adam learning rate (official 0.002)")
     betas: tuple[float, float] = Field((0.0, 0.99), description="Adam betas (official (0, 0.99))")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import Field, FilePath, model_validator
+from pydantic import Field, model_validator
 from torch.func import functional_call
 
 
@@ -41,13 +41,13 @@ MaskKindName = Literal["rect", "stroke", "cluster"]
 
 
 class TCPTrainParams(SwapAETrainParams):
-    """Options of ``tcp_train``: the SwapAE trainer's plus TCP's losses and masks."""
+    """Options of ``tcp_train``: the SwapAE trainer's plus TCP's losses and masks. Fine-tuning a
+    trained SwapAE or TCP checkpoint (``init_checkpoint``) is recommended; from scratch, L_CC and
+    L_CA wait for ``cc_start_step``."""
 
     model: TCPOptions = Field(default_factory=TCPOptions,
                               description="architecture (SwapAE options + content head); unset: the init "
                                           "checkpoint's or the official default; resolution: the dataset's")
-    init_checkpoint: FilePath | None = Field(None, description="trained SwapAE or TCP checkpoint to fine-tune "
-                                         "(recommended); none: train from scratch with a cc_start_step warm-up")
     # code consistency
     lambda_cc: float = Field(1.0, ge=0, description="weight of the code consistency loss L_CC")
     cc_style_weight: float = Field(1.0, ge=0, description="lambda inside L_CC (style term vs content term)")
