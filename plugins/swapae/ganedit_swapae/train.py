@@ -24,9 +24,10 @@ NaN detection) comes from :class:`ganedit.training.Trainer`. The final networks 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import torch
 from pydantic import Field, FilePath, model_validator
@@ -343,14 +344,23 @@ class SwapAETrainer(Trainer):
             return self.ema_modules["encoder_ema"], self.ema_modules["generator_ema"]
         return self.E, self.G
 
-    def sample_images(self) -> dict[str, torch.Tensor]:
-        """The fixed swap grid: top row texture references, left column structure inputs, cell
-        (i, j) = G(structure_i, texture_j) with fixed noise; the diagonal is the reconstruction."""
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[tuple[torch.nn.Module, torch.nn.Module]]:
+        """:meth:`inference_networks` in eval mode for the block (their modes restored after)."""
         enc, gen = self.inference_networks()
         was = enc.training, gen.training
         enc.eval()
         gen.eval()
         try:
+            yield enc, gen
+        finally:
+            enc.train(was[0])
+            gen.train(was[1])
+
+    def sample_images(self) -> dict[str, torch.Tensor]:
+        """The fixed swap grid: top row texture references, left column structure inputs, cell
+        (i, j) = G(structure_i, texture_j) with fixed noise; the diagonal is the reconstruction."""
+        with self.evaluating() as (enc, gen):
             real = self.grid_real
             structure, texture = enc(real)
             n = real.shape[0]
@@ -358,9 +368,6 @@ class SwapAETrainer(Trainer):
             for i in range(n):
                 swaps = gen(structure[i:i + 1].expand(n, -1, -1, -1), texture, noise_mode="const")
                 rows.append(torch.cat([real[i:i + 1], swaps]))
-        finally:
-            enc.train(was[0])
-            gen.train(was[1])
         return {"swap_grid": torch.cat(rows)}
 
     def extra_state(self) -> dict[str, Any]:

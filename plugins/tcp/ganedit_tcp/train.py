@@ -160,11 +160,7 @@ class TCPTrainer(SwapAETrainer):
         """The SwapAE swap grid plus a region-edit grid: rows of (content A, style B, region edit
         I_h with B's style inside a fixed mask, global stylization I_g, the mask)."""
         images = super().sample_images()
-        enc, gen = self.inference_networks()
-        was = enc.training, gen.training
-        enc.eval()
-        gen.eval()
-        try:
+        with self.evaluating() as (enc, gen):
             real = self.grid_real
             n = real.shape[0]
             idx = torch.arange(4) % n
@@ -177,9 +173,6 @@ class TCPTrainer(SwapAETrainer):
             hybrid = gen(c_a, region_style_map(s_a, s_b, mask, map_size), noise_mode="const")
             stylized = gen(c_a, s_b, noise_mode="const")
             rows = torch.stack([content, style, hybrid, stylized, mask.expand(-1, 3, -1, -1) * 2 - 1], 1)
-        finally:
-            enc.train(was[0])
-            gen.train(was[1])
         # 4 rows x 5 columns; padded to a 5 x 5 grid so that the square layout keeps rows intact.
         pad = torch.ones(5, *rows.shape[2:], device=rows.device)
         images["region_edit"] = torch.cat([rows.flatten(0, 1), pad])
