@@ -10,6 +10,7 @@ and the one checked state loading every loader uses.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pickle
@@ -211,6 +212,19 @@ def safe_torch_load(path: str | os.PathLike, allow: tuple[type, ...] = ()) -> An
     obj = _torch_load(path, allow)
     check_finite(obj, path)
     return obj
+
+
+def options_dict(value: Any, source: str | os.PathLike, what: str) -> dict[str, Any]:
+    """An official checkpoint's training options ``what`` (``argparse.Namespace``, dict or None) as a
+    plain dict; anything else is a :class:`CheckpointError`."""
+    if value is None:
+        return {}
+    if isinstance(value, argparse.Namespace):
+        return dict(vars(value))
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise CheckpointError(f"{source}: {what!r} is a {type(value).__name__}, expected an argparse.Namespace "
+                          f"or a dict")
 
 
 def _torch_load(path: str | os.PathLike, allow: tuple[type, ...]) -> Any:

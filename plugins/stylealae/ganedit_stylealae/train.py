@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Literal
 
 import torch
@@ -489,7 +488,7 @@ class ALAETrainer(Trainer):
     def finalize(self) -> dict[str, Any]:
         """The native StyleALAE file: EMA (``ema``, loaded by default) and live networks, dlatent_avg."""
         state = self._current_state()
-        path = Path(self.context.output_dir) / self.params.export
+        path = self.context.path(self.params.export)
         meta = {
             "source": "ganedit alae_train",
             "steps": self.step,

@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 import torch
 
-from ganedit.io.checkpoint import CheckpointError, safe_torch_load
+from ganedit.io.checkpoint import CheckpointError, options_dict, safe_torch_load
 
 from ganedit_stylegan2.loaded import StyleGAN2Checkpoint, load_weights, new_network
 from ganedit_stylegan2.native import save_stylegan2_native
@@ -101,17 +101,6 @@ def is_rosinality(path: str | os.PathLike) -> bool:
         if isinstance(sd, Mapping) and all(k in sd for k in _G_REQUIRED):
             return True
     return all(k in obj for k in _G_REQUIRED)
-
-
-def args_dict(args: Any, path: Path) -> dict[str, Any]:
-    """``args`` (Namespace, dict or None) as a plain dict."""
-    if args is None:
-        return {}
-    if isinstance(args, argparse.Namespace):
-        return dict(vars(args))
-    if isinstance(args, Mapping):
-        return dict(args)
-    raise CheckpointError(f"{path}: 'args' is a {type(args).__name__}, expected an argparse.Namespace or a dict")
 
 
 # --------------------------------------------------------------------------- shape inference
@@ -223,7 +212,7 @@ def load_rosinality(path: str | os.PathLike) -> StyleGAN2Checkpoint:
     """Rebuild ``g_ema``, ``g`` and ``d`` (whichever the file holds)."""
     p = Path(path)
     obj = read_rosinality(p)
-    args = args_dict(obj.get("args"), p)
+    args = options_dict(obj.get("args"), p, "args")
     arch_name = str(args.get("arch", "stylegan2"))
     if arch_name != "stylegan2":
         raise CheckpointError(f"{p}: args.arch={arch_name!r}; only 'stylegan2' checkpoints are supported")

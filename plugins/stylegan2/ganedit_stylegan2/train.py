@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import math
 import random
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -189,7 +188,7 @@ class StyleGAN2Trainer(Trainer):
             net = copy.deepcopy(net).eval()
             net.w_avg.copy_(estimate_w_avg(net))
             nets[role] = net
-        path = Path(self.context.output_dir) / FINAL_CHECKPOINT
+        path = self.context.path(FINAL_CHECKPOINT)
         meta = {
             "source": "ganedit stylegan2_train",
             "steps": self.step,

@@ -380,7 +380,7 @@ class SwapAETrainer(Trainer):
         self.latest = {k: v.to(self.device) for k, v in dict(state.get("latest", {})).items()}
 
     def export_path(self) -> Path:
-        return Path(self.context.output_dir) / self.params.export
+        return self.context.path(self.params.export)
 
     def export_model(self, path: Path) -> None:
         """Write the final networks natively (``ganedit_swapae.checkpoint.save_swapae``)."""
