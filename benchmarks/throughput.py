@@ -91,6 +91,7 @@ def run_once(root: Path, task: str, overrides: list[str], steps: int, threads: i
         sets = [f"threads={threads}", "resume=false", "editors=[]", "inputs=[" + ",".join(INVERT_INPUTS) + "]"]
     else:
         raise SystemExit(f"unknown task {task!r}; choose from {', '.join([*TRAIN, *sorted(INVERT)])}")
+    out = out.resolve()  # the run's working directory is its checkout
     cmd = [str(exe), "run", str(cfg), "--quiet", "--output", str(out)]
     for s in sets + overrides:
         cmd += ["--set", s]
@@ -131,7 +132,7 @@ def _interleave(arms: list[tuple[str, Path, list[str], int]], tasks: list[str], 
         results[task] = {label: [] for label, *_ in arms}
         for rep in range(reps):
             for label, root, overrides, threads in arms:
-                row = run_once(root, task, overrides, steps, threads, workdir / f"{task}_{label}", tmp)
+                row = run_once(root, task, overrides, steps, threads, workdir / f"{task}_{label.split()[0]}", tmp)
                 results[task][label].append(row)
                 show = (f"{row['images_per_sec']:.1f} img/s (loop {row['loop_s']:.1f} s)" if task in TRAIN
                         else f"{row['s_per_image']:.1f} s/img, PSNR {row['psnr']:.2f} dB")

@@ -17,7 +17,7 @@ from ganedit.testing import ToyPlugin, make_registry
 REPO = Path(__file__).resolve().parents[1]
 
 
-class StepInverter(Inverter):
+class StepInverter(Inverter, name="near_perfect"):
     """Test inverter with a step count and a file."""
 
     class Params(Params):
@@ -33,7 +33,7 @@ class StepInverter(Inverter):
         return "w+"
 
 
-class ZOnlyInverter(StepInverter):
+class ZOnlyInverter(StepInverter, name="stt"):
     """Produces latents no toy editor/generator pairs with."""
 
     @classmethod
@@ -41,7 +41,7 @@ class ZOnlyInverter(StepInverter):
         return "structure_texture"
 
 
-class FitTask(Task):
+class FitTask(Task, name="fit"):
     """Test task: a generator and an inverter."""
 
     class Params(Params):
@@ -51,8 +51,8 @@ class FitTask(Task):
 
     @classmethod
     def check_compatibility(cls, params, registry):
-        spaces = params.generator.cls.latent_spaces(params.generator.validated)
-        out = params.inverter.cls.output_space(params.inverter.validated)
+        spaces = params.generator.cls.latent_spaces(params.generator.params)
+        out = params.inverter.cls.output_space(params.inverter.params)
         if out not in spaces:
             return [("inverter.type", f"produces {out!r} latents; generator accepts {list(spaces)}")]
         return []
@@ -67,9 +67,7 @@ class TestPlugin:
 
     @ganedit.hookimpl
     def register_components(self, register):
-        register("inverter", "near_perfect", StepInverter)
-        register("inverter", "stt", ZOnlyInverter)
-        register("task", "fit", FitTask)
+        register(StepInverter, ZOnlyInverter, FitTask)
 
 
 @pytest.fixture
@@ -198,7 +196,7 @@ def test_cli_invalid_yaml_and_missing_config(reg, tmp_path, capsys):
 def test_load_config_api(reg, tmp_path):
     p = write(tmp_path, BASE)
     cfg = ganedit.load_config(p, overrides=["inverter.params.lr=0.5"], registry=reg)
-    assert cfg.params.inverter.validated.lr == 0.5
+    assert cfg.params.inverter.params.lr == 0.5
     assert cfg.source == str(p)
 
 
@@ -226,5 +224,38 @@ def test_every_shipped_config_validates(path, monkeypatch):
         pytest.skip(f"bundled model not shipped yet: {', '.join(missing)} (see docs/models.md)")
     monkeypatch.chdir(REPO)
     set_registry(None)
+    downloads = yaml.safe_load(path.read_text()).get("downloads") or {}
+    absent = [k for k in downloads if not (REPO / k).exists()]
+    if absent:
+        # A config of user-owned files (not shipped): it must fail naming each missing one and where to get it.
+        with pytest.raises(ConfigError) as err:
+            load_config(path)
+        lines = str(err.value).splitlines()
+        for key in absent:
+            hits = [ln for ln in lines if key.rstrip("/") in ln and "not found" in ln]
+            assert hits and all("get it:" in ln or "Download" in ln for ln in hits), (key, lines)
+        return
     cfg = load_config(path)
     assert cfg.task
+
+
+def test_downloads_say_where_to_get_missing_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    set_registry(None)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("""task: invert
+downloads:
+  models/: the models folder of the project release
+  models/big.pt: big.pt from https://example.org/big
+generator: {type: stylegan2, params: {checkpoint: models/big.pt}}
+inverter: {type: optimization}
+editors: [{type: direction, params: {path: models/dir.npy}}]
+inputs: images
+""")
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    lines = {ln.split(":")[0]: ln for ln in str(err.value).splitlines()}
+    assert lines["generator.params.checkpoint (stylegan2)"].endswith(
+        "file not found: 'models/big.pt'; get it: big.pt from https://example.org/big")  # most specific entry
+    assert lines["editors.0.params.path (direction)"].endswith("; get it: the models folder of the project release")
+    assert "get it" not in lines["config (invert)"]  # inputs: not listed in downloads

@@ -1,10 +1,13 @@
 """The ``invert`` task: invert images one by one, apply editors, write images, latents, tuned
 generators and ``metrics.json``.
 
-Images are streamed (one in memory at a time). Every image gets ``inversions/<name>/record.json``;
-a rerun into the same output folder skips images whose record says ``ok`` for the same
-configuration (resume). A failing image (unreadable file, NaN during tuning, ...) is recorded with
-its error and the others go on.
+Images are streamed (one in memory at a time). Every image gets ``inversions/<name>/record.json``
+(``<name>``: :func:`ganedit.io.output.output_names`, distinct and safe). A rerun into the same
+output folder skips (resumes) an image whose record says ``ok`` for the same item: the same
+resolved file path, the same content (SHA-256) and the same configuration fingerprint; anything
+else is redone and the new record's ``redone`` says why. A failing image (unreadable file, NaN
+during tuning, ...) is recorded with its error, printed even with ``--quiet``, and the others go on;
+a full disk stops the run.
 """
 
 from __future__ import annotations
@@ -22,15 +25,15 @@ from pydantic import Field
 from ganedit.accel import Accel, unused_run_options
 from ganedit.config import Slot, SlotList
 from ganedit.interfaces import Generator, Params, Task
-from ganedit.io.atomic import atomic_write_json
 from ganedit.io.images import list_images, load_image
-from ganedit.latent import Latent
+from ganedit.io.output import is_disk_full, output_names
+from ganedit.latent import Latent, save_latent
 from ganedit.metrics import psnr, ssim
 
 from ganedit_inversion.generator_ops import fit_targets, locality_latents, locality_mae
 from ganedit_inversion.losses import lpips_problem
 from ganedit_inversion.monitor import Monitor
-from ganedit_inversion.results import LATENT_FILE, save_generator, save_latent
+from ganedit_inversion.results import LATENT_FILE, load_inversion, save_generator
 
 #: Per-image numbers averaged into the summary (when present).
 SUMMARY_KEYS = ("psnr_initial", "psnr_final", "ssim_final", "lpips_final", "locality_mae",
@@ -70,7 +73,7 @@ class EditContext:
         return getattr(self._run, name)
 
 
-class InvertTask(Task):
+class InvertTask(Task, name="invert"):
     """Invert images (file, list, glob or folder) into a generator, then apply editors."""
 
     class Params(Params):
@@ -94,14 +97,10 @@ class InvertTask(Task):
         resume: bool = Field(True, description="skip images already done in this output folder")
 
     def __init__(self, params: "InvertTask.Params"):
-        self.params = params
+        super().__init__(params)
         self.reference_inverter: Any = None
         self.resolution: int | None = None
         self.accel = Accel()  # fp32; run() applies the run's options
-
-    @classmethod
-    def from_params(cls, params: "InvertTask.Params", **_: Any) -> "InvertTask":
-        return cls(params)
 
     # ------------------------------------------------------------------ validation
     @classmethod
@@ -131,11 +130,11 @@ class InvertTask(Task):
     @classmethod
     def check_compatibility(cls, params: "InvertTask.Params", registry: Any) -> list[tuple[str, str]]:
         gen = params.generator
-        spaces = set(gen.cls.latent_spaces(gen.validated))
+        spaces = set(gen.cls.latent_spaces(gen.params))
         problems: list[tuple[str, str]] = []
 
         def inverter_problem(path: str, spec: Any) -> str | None:
-            need = tuple(spec.cls.required_generator_spaces(spec.validated))
+            need = tuple(spec.cls.required_generator_spaces(spec.params))
             if not set(need) & spaces:
                 return (f"inverter {spec.type!r} needs a generator accepting {list(need)} latents, generator "
                         f"{gen.type!r} accepts {sorted(spaces)}")
@@ -148,15 +147,15 @@ class InvertTask(Task):
             msg = inverter_problem("reference_inverter", params.reference_inverter)
             if msg:
                 problems.append(("reference_inverter.type", msg))
-        out_space = params.inverter.cls.output_space(params.inverter.validated)
+        out_space = params.inverter.cls.output_space(params.inverter.params)
         for i, ed in enumerate(params.editors):
-            ok = tuple(ed.cls.supported_spaces(ed.validated))
+            ok = tuple(ed.cls.supported_spaces(ed.params))
             if out_space not in ok:
                 problems.append((f"editors.{i}.type", f"editor {ed.type!r} edits {list(ok)} latents, inverter "
                                                        f"{params.inverter.type!r} produces {out_space!r}"))
                 continue
             outs = getattr(ed.cls, "output_spaces", None)
-            made = set(outs(ed.validated, out_space)) if callable(outs) else {out_space}
+            made = set(outs(ed.params, out_space)) if callable(outs) else {out_space}
             if not made <= spaces:
                 problems.append((f"editors.{i}.type", f"editor {ed.type!r} produces {sorted(made)} latents, "
                                                        f"generator {gen.type!r} accepts {sorted(spaces)}"))
@@ -171,14 +170,20 @@ class InvertTask(Task):
 
     @staticmethod
     def image_names(paths: list[Path]) -> list[str]:
-        """Output names: the file stem, disambiguated by a short hash when stems repeat."""
-        stems = [p.stem for p in paths]
-        out = []
-        for p, stem in zip(paths, stems):
-            if stems.count(stem) > 1:
-                stem = f"{stem}_{hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:6]}"
-            out.append(stem)
-        return out
+        """Output names: the sanitised file stem, disambiguated by a short path hash when stems repeat."""
+        return output_names(paths)
+
+    @staticmethod
+    def source_of(path: Path) -> dict[str, Any]:
+        """What identifies an input for resume: its resolved path and the SHA-256 of its bytes."""
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            return {"path": str(path.resolve()), "sha256": None}  # unreadable: the image fails below
+        return {"path": str(path.resolve()), "sha256": digest.hexdigest()}
 
     def fingerprint(self, context: Any) -> str:
         """Hash of everything that changes an image's result (not the inputs list or resume flags)."""
@@ -186,10 +191,26 @@ class InvertTask(Task):
         keep = {k: v for k, v in cfg.items() if k not in ("inputs", "resume", "output", "description", "device")}
         return hashlib.sha1(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
-    def _reference(self, inverter: Any, context: Any) -> Any:
+    def _reference(self, context: Any, inverter: Any = None) -> Any:
+        """The inverter of extra images: ``reference_inverter``, else the latent-only inverter nested
+        in a tuning method (``initial``), else the main ``inverter`` (built here when not given)."""
         if self.params.reference_inverter is not None:
             return context.build("inverter", self.params.reference_inverter)
+        inverter = inverter if inverter is not None else context.build("inverter", self.params.inverter)
         return getattr(inverter, "initial", None) or inverter
+
+    # ------------------------------------------------------------------ editing again (ganedit serve)
+    def load_result(self, folder: Path, record: dict[str, Any], context: Any) -> tuple[Generator | None, Latent]:
+        """The tuned generator (``None`` when the run saved none) and latent of one image."""
+        return load_inversion(Path(folder) / "inversions" / record["name"], base=self.params.generator.resolved(),
+                              registry=context.registry)
+
+    def edit_context(self, context: Any, generator: Generator, encoder: Any = None, images: Any = None) -> Any:
+        """An :class:`EditContext` (editors may invert extra images) for ``generator``."""
+        if self.reference_inverter is None:
+            self.reference_inverter = self._reference(context)
+        self.resolution = self.params.resolution
+        return EditContext(context, self, generator)
 
     # ------------------------------------------------------------------ run
     def run(self, context: Any) -> dict[str, Any]:
@@ -197,7 +218,7 @@ class InvertTask(Task):
         generator = context.build("generator", p.generator).eval()
         inverter = context.build("inverter", p.inverter)
         editors = [context.build("editor", e) for e in p.editors]
-        self.reference_inverter = self._reference(inverter, context)
+        self.reference_inverter = self._reference(context, inverter)
         self.resolution = p.resolution
         discriminator = generator.discriminator() if callable(getattr(generator, "discriminator", None)) else None
         # Run option precision: the inversion's forward passes under autocast (default fp32).
@@ -208,6 +229,10 @@ class InvertTask(Task):
         check = getattr(inverter, "check_generator", None)
         if callable(check):
             check(generator, discriminator)  # config-level problems stop the run before any image
+        for editor in editors:  # e.g. a direction file of another generator's w_dim / num_ws
+            check = getattr(editor, "check_generator", None)
+            if callable(check):
+                check(generator)
 
         paths = list_images([p.inputs] if isinstance(p.inputs, str) else p.inputs)
         names = self.image_names(paths)
@@ -221,20 +246,27 @@ class InvertTask(Task):
         for index, (path, name) in enumerate(context.progress(list(zip(paths, names)), total=len(paths),
                                                               desc="images")):
             folder = context.output_dir / "inversions" / name
-            record = self._previous(folder, fingerprint) if p.resume else None
+            source = self.source_of(path)
+            record, why = self._previous(folder, fingerprint, source) if p.resume else (None, None)
             if record is not None:
                 counts["resumed"] += 1
+                record["path"] = str(path)
             else:
                 torch.manual_seed(context.seed + zlib.crc32(name.encode()))
                 try:
                     record = self._one(context, generator, inverter, editors, discriminator, path, name, folder,
                                        z_locality, lpips, base_spec)
                 except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch
+                    if is_disk_full(exc):
+                        raise  # not this image's fault: every next one would fail the same way
                     record = {"name": name, "path": str(path), "status": "failed",
                               "error": f"{type(exc).__name__}: {exc}"}
-                    context.log(f"[invert] {name}: failed: {record['error']}")
+                    context.warn(f"[invert] {name}: failed: {record['error']}")
                 record["fingerprint"] = fingerprint
-                atomic_write_json(folder / "record.json", record)
+                record["source"] = source
+                if why:
+                    record["redone"] = why
+                context.write_json(Path("inversions") / name / "record.json", record)
             counts["ok" if record.get("status") == "ok" else "failed"] += 1
             records.append(record)
             context.write_metrics(self._summary(records, counts), records)
@@ -250,16 +282,27 @@ class InvertTask(Task):
         return LPIPS("alex").to(context.device)
 
     @staticmethod
-    def _previous(folder: Path, fingerprint: str) -> dict[str, Any] | None:
+    def _previous(folder: Path, fingerprint: str, source: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+        """``(record, None)`` when ``folder`` holds this item's finished result, else ``(None, why it
+        is redone)`` (``why`` is ``None`` for a new item or one that failed before)."""
         try:
             record = json.loads((folder / "record.json").read_text())
         except (OSError, ValueError):
-            return None
-        if record.get("status") != "ok" or record.get("fingerprint") != fingerprint:
-            return None
+            return None, None
+        if not isinstance(record, dict) or record.get("status") != "ok":
+            return None, None
+        before = record.get("source") or {}
+        if not before:
+            return None, "the previous record has no content hash (written by an older ganedit)"
+        if before.get("path") != source["path"]:
+            return None, f"another input file has this name now (was {before.get('path') or record.get('path')})"
+        if source["sha256"] is None or before.get("sha256") != source["sha256"]:
+            return None, "the input file's content changed"
+        if record.get("fingerprint") != fingerprint:
+            return None, "the configuration changed"
         if not (folder / LATENT_FILE).is_file() and record.get("latent"):
-            return None
-        return record
+            return None, "the saved latent is missing"
+        return record, None
 
     @staticmethod
     def _summary(records: list[dict[str, Any]], counts: dict[str, int]) -> dict[str, Any]:

@@ -85,7 +85,7 @@ def _slug(label: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(label))[:64] or "edit"
 
 
-class ALAEReconstructTask(ganedit.Task):
+class ALAEReconstructTask(ganedit.Task, name="alae_reconstruct"):
     """Encode images with E, decode with G: reconstruction grids, style-mixing grids, PSNR/SSIM."""
 
     class Params(ganedit.Params):
@@ -120,20 +120,17 @@ class ALAEReconstructTask(ganedit.Task):
         problems: list[tuple[str, str]] = []
         enc = registry.get("encoder", params.encoder.type)
         gen = registry.get("generator", params.generator.type)
-        space = enc.cls.output_space(params.encoder.validated)
-        spaces = gen.cls.latent_spaces(params.generator.validated)
+        space = enc.cls.output_space(params.encoder.params)
+        spaces = gen.cls.latent_spaces(params.generator.params)
         if space not in spaces:
             problems.append(("generator", f"generator {params.generator.type!r} accepts {list(spaces)}, "
                                           f"but encoder {params.encoder.type!r} outputs {space!r}"))
         for i, spec in enumerate(params.editors):
-            supported = registry.get("editor", spec.type).cls.supported_spaces(spec.validated)
+            supported = spec.cls.supported_spaces(spec.params)
             if space not in supported:
                 problems.append((f"editors.{i}", f"editor {spec.type!r} supports {list(supported)}, "
                                                  f"not the encoder's {space!r}"))
         return problems
-
-    def __init__(self, params: "ALAEReconstructTask.Params"):
-        self.params = params
 
     # ------------------------------------------------------------------ inputs
     @staticmethod
@@ -153,11 +150,10 @@ class ALAEReconstructTask(ganedit.Task):
     def load_inputs(self, resolution: int) -> tuple[torch.Tensor, list[str]]:
         from ganedit.data import render
         from ganedit.io.images import load_image
+        from ganedit.io.output import output_names
 
-        images, names = [], []
-        for path in self.image_paths(self.params.images):
-            images.append(load_image(path, resolution))
-            names.append(path.stem)
+        paths = self.image_paths(self.params.images)
+        images, names = [load_image(path, resolution) for path in paths], output_names(paths)
         for s, t in self.params.procedural:
             images.append(render(s, t, resolution))
             names.append(f"procedural_{s}_{t}")

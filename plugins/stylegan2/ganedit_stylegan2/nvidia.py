@@ -36,7 +36,7 @@ from typing import Any, Iterable, NoReturn
 import torch
 from torch import nn
 
-from ganedit.io.checkpoint import CheckpointError
+from ganedit.io.checkpoint import CheckpointError, check_finite
 from ganedit.nn import make_kernel
 from ganedit_stylegan2.restricted_pickle import ModuleRecord, is_pickle_file, restricted_load
 
@@ -101,7 +101,7 @@ def load_nvidia_pickle(path: str | os.PathLike) -> dict[str, tuple[dict[str, Any
 
     * ``'G'`` / ``'G_ema'``: ``arch_kwargs`` are keyword arguments of
       :class:`ganedit_stylegan2.networks.Generator` (``size, style_dim, z_dim, n_mlp, lr_mlp,
-      channel_multiplier, blur_kernel, channels, conv_clamp``; equal to ``Generator(**kw).arch_config()``);
+      channel_multiplier, blur_kernel, channels, conv_clamp``; equal to ``Generator(**kw).arch.model_dump(mode="json")``);
     * ``'D'``: keyword arguments of :class:`ganedit_stylegan2.networks.Discriminator` (``size,
       channel_multiplier, blur_kernel, channels, mbstd_group_size, mbstd_num_channels, conv_clamp``).
 
@@ -127,6 +127,7 @@ def load_nvidia_pickle(path: str | os.PathLike) -> dict[str, tuple[dict[str, Any
         except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
             # Records come from an untrusted file: odd attribute types end up here.
             raise CheckpointError(f"{p} [{key}]: malformed network record ({type(exc).__name__}: {exc})") from None
+        check_finite(out[key][1], p, prefix=key)
     return out
 
 

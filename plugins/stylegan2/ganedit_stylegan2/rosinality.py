@@ -6,7 +6,10 @@ Two layouts exist:
   ``argparse.Namespace`` (allowed explicitly when unpickling; nothing else is) and no average w;
 * convert_weight.py: ``{g_ema, latent_avg}`` (``latent_avg`` = TF ``dlatent_avg``, ``[style_dim]``).
 
-A bare generator state dict (top-level ``style.1.weight`` ...) is read as ``g_ema``.
+A bare generator state dict (top-level ``style.1.weight`` ...) is read as ``g_ema``, and so is the
+decoder of a pSp / e4e / ReStyle training checkpoint (``state_dict['decoder.*']``: the rosinality
+generator the encoder was trained with), whose ``latent_avg`` ([n_styles, style_dim] rows) gives the
+average w when its rows are one repeated vector, as training stores it.
 
 Architecture: ``args`` (``size``, ``latent``, ``n_mlp``, ``channel_multiplier``, ``lr_mlp``) when
 present, checked against the tensors; otherwise size, style dim, z dim and mapping depth come
@@ -15,7 +18,7 @@ from tensor shapes. Channel widths always come from the shapes, so non-standard 
 
 The generator's ``w_avg`` (truncation centre) is ``latent_avg`` for ``g_ema`` when stored,
 otherwise the mean of ``mapping(z)`` over 4096 z drawn from ``torch.Generator().manual_seed(0)``
-(:func:`ganedit_stylegan2.checkpoints.estimate_w_avg`); the training ``g`` always gets its own
+(:func:`ganedit_stylegan2.networks.estimate_w_avg`); the training ``g`` always gets its own
 estimate. Optimizer states and ``ada_aug_p`` are ignored.
 """
 
@@ -28,15 +31,11 @@ from typing import Any, Mapping
 
 import torch
 
-from ganedit.io.checkpoint import CheckpointError, safe_torch_load
+from ganedit.io.checkpoint import CheckpointError, options_dict, safe_torch_load
 
-from ganedit_stylegan2.checkpoints import (
-    StyleGAN2Checkpoint,
-    estimate_w_avg,
-    load_state_into,
-    new_network,
-)
-from ganedit_stylegan2.networks import RESOLUTIONS, Discriminator, Generator
+from ganedit_stylegan2.loaded import StyleGAN2Checkpoint, load_weights, new_network
+from ganedit_stylegan2.native import save_stylegan2_native
+from ganedit_stylegan2.networks import RESOLUTIONS, Discriminator, Generator, estimate_w_avg
 
 _EXPECTED = "a rosinality StyleGAN2 checkpoint (a dict with 'g_ema' and/or 'g' generator state dicts)"
 _G_REQUIRED = ("style.1.weight", "input.input", "conv1.conv.weight", "to_rgb1.conv.weight")
@@ -57,10 +56,31 @@ def read_rosinality(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{p}: not {_EXPECTED}; the file holds a {type(obj).__name__}")
     if "g_ema" not in obj and "g" not in obj and all(k in obj for k in _G_REQUIRED):
         return {"g_ema": obj}
+    decoder = encoder_decoder(obj)
+    if decoder is not None:
+        return decoder
     if "g_ema" not in obj and "g" not in obj:
         found = ", ".join(map(str, list(obj)[:8])) or "nothing"
         raise CheckpointError(f"{p}: not {_EXPECTED}; found keys: {found}")
     return dict(obj)
+
+
+def encoder_decoder(obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``{g_ema, latent_avg, layout}`` from a pSp / e4e / ReStyle checkpoint's ``decoder.*`` weights, or
+    None when ``obj`` is not one. ``latent_avg`` is kept only when it is one vector (repeated per style)."""
+    state = obj.get("state_dict")
+    if not isinstance(state, Mapping):
+        return None
+    dec = {k[len("decoder."):]: v for k, v in state.items() if isinstance(k, str) and k.startswith("decoder.")}
+    if not all(k in dec for k in _G_REQUIRED):
+        return None
+    out: dict[str, Any] = {"g_ema": dec, "layout": "encoder checkpoint (pSp/e4e/ReStyle): state_dict['decoder.*']"}
+    avg = obj.get("latent_avg")
+    if isinstance(avg, torch.Tensor) and avg.ndim >= 1 and avg.numel() > 0:
+        rows = avg.reshape(-1, avg.shape[-1])
+        if bool((rows == rows[:1]).all()):
+            out["latent_avg"] = rows[0]
+    return out
 
 
 def is_rosinality(path: str | os.PathLike) -> bool:
@@ -74,22 +94,13 @@ def is_rosinality(path: str | os.PathLike) -> bool:
             return False
     if not isinstance(obj, Mapping):
         return False
+    if encoder_decoder(obj) is not None:
+        return True
     for key in ("g_ema", "g"):
         sd = obj.get(key)
         if isinstance(sd, Mapping) and all(k in sd for k in _G_REQUIRED):
             return True
     return all(k in obj for k in _G_REQUIRED)
-
-
-def args_dict(args: Any, path: Path) -> dict[str, Any]:
-    """``args`` (Namespace, dict or None) as a plain dict."""
-    if args is None:
-        return {}
-    if isinstance(args, argparse.Namespace):
-        return dict(vars(args))
-    if isinstance(args, Mapping):
-        return dict(args)
-    raise CheckpointError(f"{path}: 'args' is a {type(args).__name__}, expected an argparse.Namespace or a dict")
 
 
 # --------------------------------------------------------------------------- shape inference
@@ -174,7 +185,7 @@ def build_generator(state: Mapping[str, torch.Tensor], args: dict[str, Any], pat
     if args.get("blur_kernel") is not None:
         kwargs["blur_kernel"] = list(args["blur_kernel"])
     net = new_network(Generator, kwargs, path, f"'{what}'")
-    load_state_into(net, state, path, f"'{what}'", optional=("w_avg",))
+    load_weights(net, state, path, f"'{what}'", optional=("w_avg",))
     net.eval()
     if w_avg is not None:
         if w_avg.numel() != net.style_dim:
@@ -193,7 +204,7 @@ def build_discriminator(state: Mapping[str, torch.Tensor], args: dict[str, Any],
     if args.get("blur_kernel") is not None:
         kwargs["blur_kernel"] = list(args["blur_kernel"])
     net = new_network(Discriminator, kwargs, path, "'d'")
-    load_state_into(net, state, path, "'d'")
+    load_weights(net, state, path, "'d'")
     return net.eval()
 
 
@@ -201,7 +212,7 @@ def load_rosinality(path: str | os.PathLike) -> StyleGAN2Checkpoint:
     """Rebuild ``g_ema``, ``g`` and ``d`` (whichever the file holds)."""
     p = Path(path)
     obj = read_rosinality(p)
-    args = args_dict(obj.get("args"), p)
+    args = options_dict(obj.get("args"), p, "args")
     arch_name = str(args.get("arch", "stylegan2"))
     if arch_name != "stylegan2":
         raise CheckpointError(f"{p}: args.arch={arch_name!r}; only 'stylegan2' checkpoints are supported")
@@ -218,10 +229,11 @@ def load_rosinality(path: str | os.PathLike) -> StyleGAN2Checkpoint:
     ckpt.metadata = {
         "source_format": "rosinality",
         "source_file": p.name,
+        "layout": obj.get("layout", "stylegan2-pytorch"),
         "args": json_safe(args),
         "latent_avg": "stored" if latent_avg is not None else
                       "estimated: mean mapping(z) over 4096 z, torch.Generator seed 0",
-        "ignored_keys": sorted(str(k) for k in obj if k not in ("g", "g_ema", "d", "args", "latent_avg")),
+        "ignored_keys": sorted(str(k) for k in obj if k not in ("g", "g_ema", "d", "args", "latent_avg", "layout")),
     }
     return ckpt
 
@@ -239,8 +251,6 @@ def json_safe(value: Any) -> Any:
 
 def convert_rosinality(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Convert a rosinality checkpoint to a ganedit native StyleGAN2 checkpoint."""
-    from ganedit_stylegan2.native import save_stylegan2_native
-
     ckpt = load_rosinality(src)
     save_stylegan2_native(dst, g_ema=ckpt.g_ema, g=ckpt.g, d=ckpt.d, metadata=ckpt.metadata)
 
