@@ -5,6 +5,9 @@ checkout of an older commit (with its own ``.venv``) is compared with this one o
 machine, in the same session, with the same config file. Runs of the compared variants are
 interleaved (A B A B ...) and medians are reported, because a shared machine's load drifts.
 
+On a machine shared with other jobs the process's CPU time (``getrusage`` of the child) is the
+steadier measure; the wall time is what the acceptance asks for. Both are reported.
+
 Subcommands::
 
     # before/after: whole process, `--set steps=150 --set threads=1 --set num_workers=0`
@@ -136,24 +139,27 @@ def _interleave(arms: list[tuple[str, Path, list[str], int]], tasks: list[str], 
                 results[task][label].append(row)
                 show = (f"{row['images_per_sec']:.1f} img/s (loop {row['loop_s']:.1f} s)" if task in TRAIN
                         else f"{row['s_per_image']:.1f} s/img, PSNR {row['psnr']:.2f} dB")
-                print(f"[{task} rep {rep}] {label:22s} process {row['wall_s']:6.1f} s  {show}  "
+                print(f"[{task} rep {rep}] {label:22s} process {row['wall_s']:6.1f} s (CPU {row['cpu_s']:6.1f} s)  {show}  "
                       f"load {row['load1']:.1f}", flush=True)
     return results
 
 
 def _table(results: dict[str, dict[str, list[dict[str, Any]]]], ref: str | None) -> str:
-    lines = ["| task | variant | runs | process s | loop images/s or s/image | PSNR dB | speed-up (process) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| task | variant | runs | process s | process CPU s | loop images/s or s/image | PSNR dB | "
+             "speed-up (process wall) | speed-up (process CPU) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for task, arms in results.items():
         base_wall = _median(arms[ref], "wall_s") if ref in arms else None
+        base_cpu = _median(arms[ref], "cpu_s") if ref in arms else None
         for label, rows in arms.items():
-            wall = _median(rows, "wall_s")
+            wall, cpu = _median(rows, "wall_s"), _median(rows, "cpu_s")
             if task in TRAIN:
                 rate, psnr = f"{_median(rows, 'images_per_sec'):.1f}", "-"
             else:
                 rate, psnr = f"{_median(rows, 's_per_image'):.1f}", f"{_median(rows, 'psnr'):.2f}"
             up = f"{base_wall / wall:.2f}x" if base_wall else "-"
-            lines.append(f"| {task} | {label} | {len(rows)} | {wall:.1f} | {rate} | {psnr} | {up} |")
+            up_cpu = f"{base_cpu / cpu:.2f}x" if base_cpu else "-"
+            lines.append(f"| {task} | {label} | {len(rows)} | {wall:.1f} | {cpu:.1f} | {rate} | {psnr} | {up} | {up_cpu} |")
     return "\n".join(lines)
 
 
@@ -196,50 +202,172 @@ def cmd_options(a: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
+#: profiled steps per task: one full lazy-regularisation cycle after step 0 (SwapAE/TCP: R1 on every
+#: 16th D step = every 32nd step; StyleGAN2: R1 every 16, path length every 4 steps; StyleALAE: R1
+#: inside every D step)
+PROFILE_STEPS = {"swapae_train": 32, "tcp_train": 32, "stylegan2_train": 16, "alae_train": 16}
+#: where a step's time goes: label -> (module, class, method) wrapped in a profiler range
+CATEGORIES = {
+    "data (render + batch)": ("ganedit.training.data", "DataStream", "__next__"),
+    "backward + optimizer step": ("ganedit.accel", "Accel", "backward"),
+    "regularizer forward (R1, path length)": ("ganedit.training.loop", "Trainer", "regularizer"),
+    "EMA": ("ganedit.training.loop", "Trainer", "update_ema"),
+    "whole step": ("ganedit.training.loop", "Trainer", "_profiled_step"),
+}
+
+
 def cmd_profile(a: argparse.Namespace) -> dict[str, Any]:
-    """Profile ``--steps`` training steps (after 2 warm-up steps) of each task in this process."""
+    """torch.profiler over one lazy-regularisation cycle of each training task (after step 0): the
+    time of each part of a step (:data:`CATEGORIES`), then the costliest operators."""
+    import contextlib
+    import functools
+    import importlib
+
     import torch
     from torch.profiler import ProfilerActivity, profile, record_function
 
     import ganedit
-    from ganedit import training
+    from ganedit.training.data import DataStream
 
     torch.set_num_threads(1)
     out: dict[str, Any] = {}
-    for task in a.tasks:
-        if task not in TRAIN:
-            raise SystemExit(f"profile: training tasks only ({', '.join(TRAIN)})")
-        state: dict[str, Any] = {"n": 0, "prof": None}
-        # Profile steps 2 .. 2+steps of the loop: wrap the loop's data fetch (which starts each step).
-        orig_next = training.DataStream.__next__
+    originals = []
+    for label, (mod, cls, meth) in CATEGORIES.items():
+        if meth == "_profiled_step":
+            continue
+        klass = getattr(importlib.import_module(mod), cls)
+        fn = getattr(klass, meth)
+        originals.append((klass, meth, fn))
+        if meth == "regularizer":  # a context manager: the range spans its block
+            def wrapped(self, _fn=fn, _label=label):  # noqa: ANN001
+                stack = contextlib.ExitStack()
+                stack.enter_context(record_function(f"## {_label}"))
+                stack.enter_context(_fn(self))
+                return stack
+        else:
+            def wrapped(self, *args, _fn=fn, _label=label, **kwargs):  # noqa: ANN001
+                with record_function(f"## {_label}"):
+                    return _fn(self, *args, **kwargs)
+        setattr(klass, meth, functools.wraps(fn)(wrapped))
+    try:
+        for task in a.tasks:
+            if task in INVERT:
+                out[task] = _profile_invert(task, a)
+                continue
+            if task not in TRAIN:
+                raise SystemExit(f"profile: unknown task {task!r}")
+            steps = a.steps or PROFILE_STEPS[task]
+            state: dict[str, Any] = {"n": 0, "prof": None, "step": None}
+            fetch = DataStream.__next__
 
-        def nxt(self, _orig=orig_next):  # noqa: ANN001
-            state["n"] += 1
-            if state["n"] == 3:
-                state["prof"] = profile(activities=[ProfilerActivity.CPU], record_shapes=False)
-                state["prof"].__enter__()
-            if state["prof"] is not None and state["n"] == 3 + a.steps:
-                state["prof"].__exit__(None, None, None)
-                state["done"], state["prof"] = state["prof"], None
-            with record_function("## data"):
-                return _orig(self)
+            def nxt(self, _fetch=fetch):  # noqa: ANN001
+                # Each step starts with its batch: close the previous step's range, open the next.
+                state["n"] += 1
+                if state["step"] is not None:
+                    state["step"].__exit__(None, None, None)
+                    state["step"] = None
+                if state["n"] == 2:
+                    state["prof"] = profile(activities=[ProfilerActivity.CPU])
+                    state["prof"].__enter__()
+                if state["prof"] is not None and state["n"] == 2 + steps:
+                    state["prof"].__exit__(None, None, None)
+                    state["done"], state["prof"] = state["prof"], None
+                if state["prof"] is not None:
+                    state["step"] = record_function("## whole step")
+                    state["step"].__enter__()
+                return _fetch(self)
 
-        training.DataStream.__next__ = nxt
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                ganedit.run(str(ROOT / TRAIN[task]), output=tmp, quiet=True,
-                            overrides=[f"steps={a.steps + 3}", "threads=1", "num_workers=0", "resume=false",
-                                       "sample_every=0", "checkpoint_every=0", "log_every=1000000"]
-                            + a.set)
-        finally:
-            training.DataStream.__next__ = orig_next
-        prof = state.get("done")
-        if prof is None:
-            raise SystemExit(f"profile {task}: the loop ended before the profiled steps")
-        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=a.rows)
-        print(f"\n### {task} ({a.steps} steps, one thread)\n{table}")
-        out[task] = {"table": table}
+            DataStream.__next__ = nxt
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    ganedit.run(str(ROOT / TRAIN[task]), output=tmp, quiet=True,
+                                overrides=[f"steps={steps + 2}", "threads=1", "num_workers=0", "resume=false",
+                                           "sample_every=0", "checkpoint_every=0", "log_every=1000000"] + a.set)
+            finally:
+                DataStream.__next__ = fetch
+            prof = state.get("done")
+            if prof is None:
+                raise SystemExit(f"profile {task}: the loop ended before the profiled steps")
+            events = {e.key: e for e in prof.key_averages()}
+            whole = events["## whole step"].cpu_time_total / steps / 1e3
+            lines = [f"#### {task}: steps 1-{steps}, one thread, {whole:.0f} ms per step",
+                     "| part of a step | ms per step | share |", "|---|---|---|"]
+            for label in CATEGORIES:
+                if label == "whole step" or f"## {label}" not in events:
+                    continue
+                ms = events[f"## {label}"].cpu_time_total / steps / 1e3
+                lines.append(f"| {label} | {ms:.0f} | {100 * ms / whole:.0f}% |")
+            conv = sum(e.self_cpu_time_total for k, e in events.items()
+                       if "convolution" in k and not k.startswith("##")) / steps / 1e3
+            lines.append(f"| (of all: convolution forward + backward operators) | {conv:.0f} | {100 * conv / whole:.0f}% |")
+            summary = "\n".join(lines)
+            table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=a.rows)
+            print(f"\n{summary}\n\n{table}", flush=True)
+            out[task] = {"summary": summary, "table": table}
+    finally:
+        for klass, meth, fn in originals:
+            setattr(klass, meth, fn)
     return out
+
+
+def _profile_invert(task: str, a: argparse.Namespace) -> dict[str, Any]:
+    """torch.profiler over one whole inversion (one photo, shipped near_inversion.yaml or PTI):
+    the initial (pivot) inverter, then the tuning steps split into their parts."""
+    import functools
+
+    import torch
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    import ganedit
+    from ganedit_inversion import common, near_perfect, optimization, tuning
+
+    torch.set_num_threads(1)
+    patched = []
+
+    def wrap(owner: Any, name: str, label: str) -> None:
+        fn = getattr(owner, name)
+        patched.append((owner, name, fn))
+
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            with record_function(f"## {label}"):
+                return fn(*args, **kwargs)
+
+        setattr(owner, name, inner)
+
+    labels = ["whole inversion", "initial inverter (pivot)", "method losses (forward)",
+              "local discriminator update", "backward", "optimizer step"]
+    wrap(tuning.GeneratorTuningInverter, "invert", labels[0])
+    for mod in (tuning, optimization):
+        wrap(mod, "run_initial", labels[1])
+    wrap(near_perfect.NearPerfectInverter, "step_loss", labels[2])
+    wrap(near_perfect.NearPerfectInverter, "_d_step", labels[3])
+    wrap(torch.Tensor, "backward", labels[4])
+    wrap(torch.optim.Adam, "step", labels[5])
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = _invert_config(task, ROOT, Path(tmp))
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                ganedit.run(str(cfg), output=Path(tmp) / "out", quiet=True,
+                            overrides=["threads=1", "resume=false", "editors=[]", f"inputs=[{INVERT_INPUTS[0]}]"]
+                            + a.set)
+            record = json.loads((Path(tmp) / "out" / "metrics.json").read_text())["images"][0]
+    finally:
+        for owner, name, fn in reversed(patched):
+            setattr(owner, name, fn)
+    events = {e.key: e for e in prof.key_averages()}
+    whole = events["## " + labels[0]].cpu_time_total / 1e3
+    lines = [f"#### {task}: one photo (chelsea), one thread: {whole / 1e3:.1f} s, {record['steps']} tuning steps "
+             f"after {record.get('initial_steps')} pivot steps, PSNR {record['psnr_final']:.2f} dB",
+             "| part | s | share |", "|---|---|---|"]
+    for label in labels[1:]:
+        e = events.get(f"## {label}")
+        if e is not None:
+            lines.append(f"| {label} | {e.cpu_time_total / 1e6:.1f} | {100 * e.cpu_time_total / 1e3 / whole:.0f}% |")
+    summary = "\n".join(lines)
+    table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=a.rows)
+    print(f"\n{summary}\n\n{table}", flush=True)
+    return {"summary": summary, "table": table}
 
 
 def _windows(run: Path, steps: int, window: int) -> dict[str, list[float]]:
@@ -295,8 +423,8 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--reps", type=int, default=3)
         p.add_argument("--workdir", default=str(ROOT / "runs" / "throughput"))
     pr = sub.add_parser("profile", help="torch.profiler table of a few training steps")
-    pr.add_argument("--tasks", type=split, default=list(TRAIN))
-    pr.add_argument("--steps", type=int, default=6)
+    pr.add_argument("--tasks", type=split, default=[*TRAIN, "near_perfect", "pti"])
+    pr.add_argument("--steps", type=int, default=0, help="profiled steps (default: one regularisation cycle)")
     pr.add_argument("--rows", type=int, default=25)
     pr.add_argument("--set", action="append", default=[], help="extra config override")
     cu = sub.add_parser("curves", help="does a bf16 loss curve follow fp32's (tolerance: seed-to-seed)?")

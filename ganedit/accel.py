@@ -19,6 +19,7 @@ also supplies each task's defaults. Measured effects are in docs/benchmarks.md.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import shutil
 from typing import Any, Callable, Iterator, Literal, Sequence
@@ -123,7 +124,7 @@ def compile_unavailable() -> str | None:
     if not hasattr(torch, "compile"):
         return f"torch {torch.__version__} has no torch.compile"
     try:
-        import torch._inductor  # noqa: F401
+        importlib.import_module("torch._inductor")  # (an `import torch._inductor` would make torch local)
     except Exception as exc:  # noqa: BLE001 - any import failure means no backend
         return f"the inductor backend does not import ({type(exc).__name__}: {exc})"
     if not any(shutil.which(cc) for cc in ("cc", "gcc", "clang", "c++", "g++")):

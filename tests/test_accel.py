@@ -64,6 +64,12 @@ def test_channels_last_changes_layout_only():
     torch.testing.assert_close(net(x.contiguous(memory_format=torch.channels_last)), ref, atol=1e-5, rtol=1e-5)
 
 
+def test_compile_availability_is_a_reason_or_none():
+    why = accel.compile_unavailable()
+    assert why is None or (isinstance(why, str) and why)
+    assert Accel("cpu", compile=True, say=lambda m: None).compile == (why is None)
+
+
 def test_compile_without_a_backend_says_why_and_runs_eagerly(monkeypatch):
     said: list[str] = []
     monkeypatch.setattr(accel, "compile_unavailable", lambda: "no compiler here")
