@@ -316,6 +316,9 @@ class ALAETrainer(Trainer):
         model = ALAEModel.random(arch, seed=self.context.seed).to(self.device).train()
         self._broadcast(model)
         self.model = self.add_module("model", model, ddp=False)
+        if self.accel.compile:  # the loop calls the model's parts, which the compiled wrapper does not reach
+            self._say("compile: alae_train calls its model's parts (mapping, encoder, generator) directly; "
+                      "torch.compile does not reach them, so they run eagerly")
         self.add_ema("model_s", "model", decay=0.0, auto=False)
         self.add_optimizer("encoder", make_adam(
             [{"params": list(model.encoder.parameters())}, {"params": list(model.mapping_d.parameters())}],
