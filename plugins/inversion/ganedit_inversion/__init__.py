@@ -14,6 +14,7 @@ from ganedit_inversion.results import (
     load_generator,
     load_inversion,
     load_latent,
+    load_noise,
     save_generator_delta,
     save_latent,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "load_generator",
     "load_inversion",
     "load_latent",
+    "load_noise",
     "save_generator_delta",
     "save_latent",
 ]

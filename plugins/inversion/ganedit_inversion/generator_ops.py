@@ -230,3 +230,95 @@ def locality_mae(original: Generator, tuned: Generator, z: torch.Tensor, truncat
         total += float((a.float() - b.float()).abs().sum())
         count += a.numel()
     return total / max(count, 1)
+
+
+# ----------------------------------------------------------------------------- per-image noise
+
+
+def clone_noise(maps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Detached copies of noise maps (e.g. a generator's constant buffers as a tuning start)."""
+    return [m.detach().clone() for m in maps]
+
+
+class WithImageNoise(Generator):
+    """A view of ``generator`` that renders ``noise_mode='const'`` with one image's own noise maps.
+
+    Inverters that fit noise maps return them as image state (``InversionResult.noise``), next to
+    the latent, and leave the generator's shared constant buffers alone, so random samples and
+    ``locality_mae_const`` of the generator are not affected by any image. This view is what
+    shows and edits that image: ``synthesis``/``generate`` use the maps whenever no explicit
+    ``noise`` is passed and ``noise_mode`` is ``const``; everything else is the wrapped
+    generator's (its parameters are shared, not copied).
+    """
+
+    def __init__(self, generator: Generator, maps: Sequence[torch.Tensor]):
+        super().__init__()
+        self.base = generator
+        shapes = [tuple(b.shape[-2:]) for b in generator.noise_buffers()]
+        if [tuple(m.shape[-2:]) for m in maps] != shapes:
+            raise InversionError(f"image noise maps {[tuple(m.shape) for m in maps]} do not fit the generator's "
+                                 f"noise layers {shapes}")
+        for i, m in enumerate(maps):
+            self.register_buffer(f"image_noise_{i}", m.detach().reshape(-1, 1, *m.shape[-2:]).clone())
+        self.num_maps = len(maps)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            base = self.__dict__["_modules"].get("base")
+            if base is None:
+                raise
+            return getattr(base, name)
+
+    def noise_buffers(self) -> list[torch.Tensor]:
+        """The image's noise maps (what ``const`` noise means for this view)."""
+        return [getattr(self, f"image_noise_{i}") for i in range(self.num_maps)]
+
+    def synthesis(self, ws: torch.Tensor, noise_mode: str = "const",
+                  noise: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
+        if noise is None and noise_mode == "const":
+            noise = [m.expand(ws.shape[0], -1, -1, -1) if m.shape[0] == 1 else m for m in self.noise_buffers()]
+        return synthesize(self.base, ws, noise_mode, noise)
+
+    def generate(self, latent: Latent, noise_mode: str = "const") -> torch.Tensor:
+        return self.synthesis(ws_of(self.base, latent, "generate"), noise_mode)
+
+    def forward(self, latent: Latent, noise_mode: str = "const") -> torch.Tensor:
+        return self.generate(latent, noise_mode)
+
+
+def with_noise(generator: Generator, maps: Sequence[torch.Tensor] | None) -> Generator:
+    """``generator`` rendering its constant noise with ``maps`` (itself when ``maps`` is None)."""
+    return generator if maps is None else WithImageNoise(generator, maps)
+
+
+# ----------------------------------------------------------------------------- edit drift
+
+
+@torch.no_grad()
+def edit_drift(original: Generator, shown: Generator, ws: torch.Tensor, edited_ws: torch.Tensor,
+               eps: float = 1e-8) -> float | None:
+    """How much an inversion changed an edit: ``||d_shown - d_orig|| / ||d_orig||``.
+
+    ``d_G = G(edited_ws) - G(ws)`` is the edit's effect on the image. ``shown`` is what the inversion
+    renders the image's edits with (the tuned generator, through the image's own noise maps when it
+    has them: :func:`with_noise`), ``original`` the generator before inversion; both render with
+    their constant noise (``noise_mode='const'``, no random draws), as the edit images are drawn.
+    So the number counts a weight tweak and image-specific noise alike: 0 = the edit does exactly
+    what it does on the original generator, 1 = its effect is as wrong as it is large. None when
+    the edit does not change the original's image (nothing to compare).
+    """
+    dev = device_of(original)
+    ws, edited_ws = ws.to(dev), edited_ws.to(dev)
+    if ws.shape[0] != edited_ws.shape[0]:
+        ws = ws.expand(edited_ws.shape[0], -1, -1)
+
+    def effect(g: Generator) -> torch.Tensor:
+        return (g.synthesis(edited_ws, noise_mode="const") - g.synthesis(ws, noise_mode="const")).double().to(dev)
+
+    d_orig, d_shown = effect(original), effect(shown)
+    norm = float(d_orig.norm())
+    if norm <= eps * d_orig.numel() ** 0.5:
+        return None
+    return float((d_shown - d_orig).norm()) / norm

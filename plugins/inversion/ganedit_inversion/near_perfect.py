@@ -72,6 +72,10 @@ class NearPerfectInverter(GeneratorTuningInverter):
             description="reconstruction losses of L_local (default: Laplacian pyramid, L2 per level)")
         stop: StopRule = Field(default_factory=lambda: StopRule(metric="psnr", threshold=35.0),
                                description="epsilon: stop when PSNR >= threshold (or MAE <= threshold)")
+        # --- the indicator 1_p[L_local]
+        local_probability: float = Field(1.0, gt=0, le=1, description="p of L = 1_p[L_local] + L_global: each "
+                                         "step applies L_local with probability p (a Bernoulli gate seeded "
+                                         "like the other draws; 1 = every step)")
         # --- L_local's adversarial term
         adversarial_weight: float = Field(0.005, ge=0, description="lambda of the local adversarial term")
         adversarial_every: int = Field(4, ge=1, description="apply the local adversarial term (and its "
@@ -169,6 +173,9 @@ class NearPerfectInverter(GeneratorTuningInverter):
             state["D"] = d
             if p.update_discriminator:
                 state["opt_d"] = torch.optim.Adam(d.parameters(), lr=p.d_lr, betas=p.d_betas)
+        if p.local_probability < 1:
+            # its own stream, so the gate does not shift the global term's z draws
+            state["gate_rng"] = make_rng(int(torch.randint(0, 2**62, (1,), generator=rng).item()))
         if p.real_images == "dataset":
             if self.dataset is None:
                 raise InversionError("near_perfect: real_images: dataset but no dataset was given")
@@ -207,9 +214,14 @@ class NearPerfectInverter(GeneratorTuningInverter):
                   step: int) -> tuple[torch.Tensor, dict[str, float]]:
         p = self.params
         original, tuned, d = state["original"], state["tuned"], state["D"]
-        rec = self.loss(recon, target).sum()
-        loss = rec
-        scalars: dict[str, float] = {"reconstruction": float(rec.detach())}
+        local = p.local_probability >= 1 or \
+            bool(torch.rand((), generator=state["gate_rng"]) < p.local_probability)
+        scalars: dict[str, float] = {"local": float(local)}
+        if local:
+            loss = self.loss(recon, target).sum()
+            scalars["reconstruction"] = float(loss.detach())
+        else:
+            loss = recon.new_zeros(())  # 1_p = 0: this step is L_global only (if scheduled)
 
         do_global = p.global_weight > 0 and step % p.global_every == 0
         adversarial_global = do_global and p.global_adversarial > 0 and d is not None
@@ -225,7 +237,7 @@ class NearPerfectInverter(GeneratorTuningInverter):
             fake = synthesize(tuned, ws_t, "const", maps)
             real = self._real_batch(state, ws_z, maps, recon)
 
-        adversarial_local = d is not None and p.adversarial_weight > 0 and step % p.adversarial_every == 0
+        adversarial_local = local and d is not None and p.adversarial_weight > 0 and step % p.adversarial_every == 0
         # Discriminator: local pair (target vs its reconstruction) and global pair (real vs G_theta(z)).
         if d is not None and state["opt_d"] is not None:
             pairs = []
