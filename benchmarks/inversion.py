@@ -11,8 +11,8 @@ editors (``--no-edits`` to skip them):
   generator's code size, as docs/inversion.md says);
 * ``near_perfect``: the inverter of ``configs/near_inversion.yaml`` exactly as shipped;
 * ``--extra`` variants of it (:data:`VARIANTS`): ``literal`` (the literal global GAN term, no
-  anchor), ``weights_only`` (no noise maps), ``noise`` (per-image noise maps with free
-  strengths: the former default), ``every_step`` (the gate's p with L_global on every step);
+  anchor), ``weights_only`` (no noise maps), ``no_edit`` (without the edit-consistency term),
+  ``gate`` (the paper's 1_p gate at p = 0.5 with L_global on every step);
 * ``initial``: the config's nested starting inverter alone (e.g. an encoder's one pass).
 
 ``--config`` and ``--images`` point it at other models, e.g. the StyleALAE encoder chain.
@@ -27,7 +27,7 @@ the load average is recorded (the machine may be shared).
 Usage::
 
     python benchmarks/inversion.py                       # markdown table on stdout
-    python benchmarks/inversion.py --threads 1 --json bench.json --extra literal weights_only
+    python benchmarks/inversion.py --threads 1 --json bench.json --extra literal weights_only no_edit
     python benchmarks/inversion.py --config configs/alae_near_inversion.yaml \
         --images procedural=assets/images/procedural --methods initial near_perfect --no-edits
 """
@@ -58,8 +58,8 @@ CONFIG = ROOT / "configs" / "near_inversion.yaml"
 VARIANTS: dict[str, dict[str, Any]] = {
     "literal": {"global_anchor": 0.0},
     "weights_only": {"tune_noise": False},
-    "noise": {"tune_noise": True, "noise_resolution": None, "noise_strength_lr": None, "noise_regularize": 0.0},
-    "every_step": {"local_probability": 1.0},
+    "no_edit": {"edit_weight": 0.0},
+    "gate": {"local_probability": 0.5, "global_every": 1},
 }
 
 
@@ -108,7 +108,7 @@ def config_groups(base: dict[str, Any]) -> dict[str, Path]:
 
 
 def summarize(records: list[dict[str, Any]], group_of: dict[str, str]) -> dict[str, dict[str, Any]]:
-    keys = ("psnr_initial", "psnr_final", "psnr_const_noise", "ssim_final", "lpips_final", "edit_drift",
+    keys = ("psnr_initial", "psnr_final", "psnr_const_noise", "ssim_final", "lpips_final", "edit_drift", "edit_drift_local",
             "locality_mae", "locality_mae_const", "steps", "seconds", "cpu_seconds")
     out: dict[str, dict[str, Any]] = {}
     for group in sorted(set(group_of.values())):
@@ -138,7 +138,7 @@ def fmt(v: Any, digits: int = 2) -> str:
 
 def markdown(results: dict[str, dict[str, dict[str, Any]]], per_image: dict[str, list[dict[str, Any]]]) -> str:
     lines = ["| method | images | PSNR initial | PSNR final (mean / min) | PSNR const noise | SSIM | LPIPS | "
-             "edit_drift | locality_mae (seeded noise) | locality_mae (const noise) | steps | s / image (mean / max) | "
+             "edit_drift (local bound) | locality_mae (seeded noise) | locality_mae (const noise) | steps | s / image (mean / max) | "
              "CPU s / image |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for method, groups in results.items():
         for group, row in groups.items():
@@ -146,7 +146,8 @@ def markdown(results: dict[str, dict[str, dict[str, Any]]], per_image: dict[str,
                 f"| {method} | {group} ({row['images']}) | {fmt(row.get('psnr_initial'))} | "
                 f"{fmt(row.get('psnr_final'))} / {fmt(row.get('psnr_final_min'))} | "
                 f"{fmt(row.get('psnr_const_noise'))} | {fmt(row.get('ssim_final'), 3)} | "
-                f"{fmt(row.get('lpips_final'), 3)} | {fmt(row.get('edit_drift'), 3)} | {fmt(row.get('locality_mae'), 4)} | "
+                f"{fmt(row.get('lpips_final'), 3)} | {fmt(row.get('edit_drift'), 3)} ({fmt(row.get('edit_drift_local'), 2)}) | "
+                f"{fmt(row.get('locality_mae'), 4)} | "
                 f"{fmt(row.get('locality_mae_const'), 4)} | {fmt(row.get('steps'), 0)} | "
                 f"{fmt(row.get('seconds'), 1)} / {fmt(row.get('seconds_max'), 1)} | {fmt(row.get('cpu_seconds'), 1)} |")
     lines += ["", "| method | image | PSNR initial | PSNR final | SSIM | edit_drift | locality_mae | locality_mae "

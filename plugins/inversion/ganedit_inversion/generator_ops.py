@@ -322,3 +322,23 @@ def edit_drift(original: Generator, shown: Generator, ws: torch.Tensor, edited_w
     if norm <= eps * d_orig.numel() ** 0.5:
         return None
     return float((d_shown - d_orig).norm()) / norm
+
+
+@torch.no_grad()
+def local_drift_bound(original: Generator, target: torch.Tensor, ws: torch.Tensor, edited_ws: torch.Tensor,
+                      eps: float = 1e-8) -> float | None:
+    """The :func:`edit_drift` of a perfectly local tweak: ``||x - G(w)|| / ||G(e) - G(w)||``.
+
+    A tweak that makes ``G(w)`` the target ``x`` and changes nothing else leaves the edited image
+    ``G(e)`` as it was, so its edit effect is off by the whole inversion residual ``x - G(w)``. A
+    drift below this number needs a tweak that carries its correction into the edited codes (and
+    so, in general, further than the pivot alone). None when the edit does nothing.
+    """
+    dev = device_of(original)
+    ws, edited_ws = ws.to(dev), edited_ws.to(dev)
+    base = original.synthesis(ws, noise_mode="const").double()
+    d_orig = original.synthesis(edited_ws, noise_mode="const").double() - base
+    norm = float(d_orig.norm())
+    if norm <= eps * d_orig.numel() ** 0.5:
+        return None
+    return float((target.to(dev).double() - base).norm()) / norm

@@ -29,6 +29,7 @@ from ganedit.metrics import psnr, ssim
 from ganedit_inversion.generator_ops import (
     edit_drift,
     fit_targets,
+    local_drift_bound,
     locality_latents,
     locality_mae,
     with_noise,
@@ -40,7 +41,7 @@ from ganedit_inversion.results import LATENT_FILE, NOISE_FILE, save_generator, s
 
 #: Per-image numbers averaged into the summary (when present).
 SUMMARY_KEYS = ("psnr_initial", "psnr_final", "psnr_const_noise", "ssim_final", "lpips_final", "locality_mae",
-                "locality_mae_const", "edit_drift", "steps", "seconds", "cpu_seconds")
+                "locality_mae_const", "edit_drift", "edit_drift_local", "steps", "seconds", "cpu_seconds")
 
 
 class EditContext:
@@ -341,7 +342,7 @@ class InvertTask(Task):
         context.save_image(f"{rel}/final.png", final[0])
         row = [target[0].cpu(), initial[0].cpu(), final[0].cpu()]
         edit_context = EditContext(context, self, shown)
-        labels, drifts = [], {}
+        labels, drifts, bounds = [], {}, []
         ws = ws_of(generator, result.latent, "invert").detach() if result.latent.space in ("w", "w+") else None
         for editor in editors:
             for edit in editor.edit(shown, result.latent, edit_context):
@@ -350,6 +351,7 @@ class InvertTask(Task):
                 labels.append(edit.label)
                 if ws is not None and edit.latent is not None and edit.latent.space in ("w", "w+"):
                     drifts[edit.label] = edit_drift(generator, shown, ws, edit.latent.ws)
+                    bounds.append(local_drift_bound(generator, target, ws, edit.latent.ws))
         context.save_grid(f"{rel}/grid.png", torch.stack(row), nrow=len(row))
         record["edits"] = labels
         if drifts:
@@ -357,6 +359,9 @@ class InvertTask(Task):
             record["edit_drifts"] = drifts
             measured = [v for v in drifts.values() if v is not None]
             record["edit_drift"] = sum(measured) / len(measured) if measured else None
+            # what a perfectly local tweak would score: the inversion residual over each edit's effect
+            bounds = [b for b in bounds if b is not None]
+            record["edit_drift_local"] = sum(bounds) / len(bounds) if bounds else None
             for label, value in drifts.items():
                 if value is not None:
                     context.writer.add_scalar(f"{name}/edit_drift/{label}", value, 0)

@@ -68,8 +68,9 @@ class TuningParams(Params):
     noise_strength_lr: float | None = Field(None, ge=0, description="with tune_noise: learning rate of the "
                                             "noise-injection strengths (parameters named '*noise*'); None = lr, "
                                             "0 = keep the generator's strengths")
-    noise_resolution: int | None = Field(None, ge=4, description="with tune_noise: fit only the maps of this "
-                                         "resolution and below (None: all)")
+    noise_layers: int | None = Field(None, ge=1, description="with tune_noise: fit only this many of the finest "
+                                     "noise maps (StyleGAN2 has two per resolution: 4 = the two finest "
+                                     "resolutions); None = all")
     noise_regularize: float = Field(0.0, ge=0, description="with tune_noise: weight of NVIDIA's noise "
                                     "auto-correlation regulariser on the fitted maps")
     weight_regularize: float = Field(0.0, ge=0, description="weight of ||theta - theta_0||^2 (summed over the "
@@ -155,7 +156,7 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
         # image are rendered as before. Start from the maps the nested inverter fitted, if any.
         noises = clone_noise(init.noise if init.noise is not None else generator.noise_buffers()) \
             if p.tune_noise and has_noise_maps(generator) else []
-        fitted = [n for n in noises if p.noise_resolution is None or n.shape[-1] <= p.noise_resolution]
+        fitted = noises if p.noise_layers is None else noises[-p.noise_layers:]
         selected = select_parameters(tuned, p.tune)
         # A noise map shows in the image only through its injection strength, which may need to learn
         # faster than the other weights (noise_strength_lr; 0 keeps the generator's strengths).
@@ -176,6 +177,7 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
         anchors = [prm.detach().clone() for prm in trainable + strengths] if p.weight_regularize > 0 else []
         opt = torch.optim.Adam(groups, lr=p.lr, betas=p.betas)
         state = self.setup(generator, tuned, target, pivot, rng, discriminator)
+        state["noise"] = noises or None  # the image's maps, as the method's terms render the pivot
 
         history: dict[str, list[float]] = {"loss": [], "psnr": []}
         steps_done, stopped, stop_value = 0, False, None
