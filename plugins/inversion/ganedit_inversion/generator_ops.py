@@ -296,48 +296,57 @@ def with_noise(generator: Generator, maps: Sequence[torch.Tensor] | None) -> Gen
 # ----------------------------------------------------------------------------- edit drift
 
 
-@torch.no_grad()
-def edit_drift(original: Generator, shown: Generator, ws: torch.Tensor, edited_ws: torch.Tensor,
-               eps: float = 1e-8) -> float | None:
-    """How much an inversion changed an edit: ``||d_shown - d_orig|| / ||d_orig||``.
+def _expand_maps(maps: Sequence[torch.Tensor] | None, batch: int, dev: torch.device) -> list[torch.Tensor] | None:
+    if maps is None:
+        return None
+    return [m.to(dev).expand(batch, -1, -1, -1) if m.shape[0] == 1 else m.to(dev) for m in maps]
 
-    ``d_G = G(edited_ws) - G(ws)`` is the edit's effect on the image. ``shown`` is what the inversion
-    renders the image's edits with (the tuned generator, through the image's own noise maps when it
-    has them: :func:`with_noise`), ``original`` the generator before inversion; both render with
-    their constant noise (``noise_mode='const'``, no random draws), as the edit images are drawn.
-    So the number counts a weight tweak and image-specific noise alike: 0 = the edit does exactly
-    what it does on the original generator, 1 = its effect is as wrong as it is large. None when
-    the edit does not change the original's image (nothing to compare).
+
+@torch.no_grad()
+def edit_drift(original: Generator, tuned: Generator, ws: torch.Tensor, edited_ws: torch.Tensor,
+               noise: Sequence[torch.Tensor] | None = None, eps: float = 1e-8) -> float | None:
+    """How much a generator tweak changed an edit: ``||d_tuned - d_orig|| / ||d_orig||``.
+
+    ``d_G = G(edited_ws) - G(ws)`` is the edit's effect on the image. Both generators render with
+    the same noise: ``noise``, the image's own maps, when given (the inversion shows the image and
+    its edits with them), else their constant buffers (a tuned generator keeps the original's).
+    So the number measures what the tweak of the weights did to the edit, including how the
+    tweaked noise strengths turn the image's maps into detail that does not follow the edit; a
+    different noise realisation alone does not count (this generator's edits change with it).
+    0 = the tweak left the edit untouched, 1 = its effect is as wrong as it is large. None when the
+    edit does not change the original's image (nothing to compare).
     """
     dev = device_of(original)
     ws, edited_ws = ws.to(dev), edited_ws.to(dev)
     if ws.shape[0] != edited_ws.shape[0]:
         ws = ws.expand(edited_ws.shape[0], -1, -1)
+    maps = _expand_maps(noise, edited_ws.shape[0], dev)
 
     def effect(g: Generator) -> torch.Tensor:
-        return (g.synthesis(edited_ws, noise_mode="const") - g.synthesis(ws, noise_mode="const")).double().to(dev)
+        return (synthesize(g, edited_ws, "const", maps) - synthesize(g, ws, "const", maps)).double().to(dev)
 
-    d_orig, d_shown = effect(original), effect(shown)
+    d_orig, d_tuned = effect(original), effect(tuned)
     norm = float(d_orig.norm())
     if norm <= eps * d_orig.numel() ** 0.5:
         return None
-    return float((d_shown - d_orig).norm()) / norm
+    return float((d_tuned - d_orig).norm()) / norm
 
 
 @torch.no_grad()
 def local_drift_bound(original: Generator, target: torch.Tensor, ws: torch.Tensor, edited_ws: torch.Tensor,
-                      eps: float = 1e-8) -> float | None:
+                      noise: Sequence[torch.Tensor] | None = None, eps: float = 1e-8) -> float | None:
     """The :func:`edit_drift` of a perfectly local tweak: ``||x - G(w)|| / ||G(e) - G(w)||``.
 
     A tweak that makes ``G(w)`` the target ``x`` and changes nothing else leaves the edited image
-    ``G(e)`` as it was, so its edit effect is off by the whole inversion residual ``x - G(w)``. A
-    drift below this number needs a tweak that carries its correction into the edited codes (and
-    so, in general, further than the pivot alone). None when the edit does nothing.
+    ``G(e)`` as it was, so its edit effect is off by the whole inversion residual ``x - G(w)``
+    (rendered with the same noise as :func:`edit_drift`). A drift below this number needs a tweak
+    that carries its correction into the edited codes. None when the edit does nothing.
     """
     dev = device_of(original)
     ws, edited_ws = ws.to(dev), edited_ws.to(dev)
-    base = original.synthesis(ws, noise_mode="const").double()
-    d_orig = original.synthesis(edited_ws, noise_mode="const").double() - base
+    maps = _expand_maps(noise, edited_ws.shape[0], dev)
+    base = synthesize(original, ws.expand(edited_ws.shape[0], -1, -1), "const", maps).double()
+    d_orig = synthesize(original, edited_ws, "const", maps).double() - base
     norm = float(d_orig.norm())
     if norm <= eps * d_orig.numel() ** 0.5:
         return None

@@ -194,8 +194,6 @@ class NearPerfectInverter(GeneratorTuningInverter):
                 state["opt_d"] = torch.optim.Adam(d.parameters(), lr=p.d_lr, betas=p.d_betas)
         if p.edit_weight > 0:
             state["edit_rng"] = make_rng(int(torch.randint(0, 2**62, (1,), generator=rng).item()))
-            with torch.no_grad():
-                state["original_pivot"] = original.synthesis(pivot, noise_mode="const")
             state["pivot"] = pivot
         if p.local_probability < 1:
             # its own stream, so the gate does not shift the global term's z draws
@@ -237,14 +235,16 @@ class NearPerfectInverter(GeneratorTuningInverter):
         return pivot + mask * (w_z - pivot)
 
     def _edit_consistency(self, state: dict[str, Any], recon: torch.Tensor) -> torch.Tensor:
-        """Mean squared difference between the tweaked and the original effect of random edits."""
+        """Mean squared difference between the tweaked and the original effect of random edits, both
+        rendered with the image's noise maps (as ``edit_drift`` measures it)."""
         original, tuned = state["original"], state["tuned"]
         codes = self._edited_codes(state, recon)
+        k = codes.shape[0]
+        maps = [m.detach().expand(k, -1, -1, -1) for m in state["noise"]] if state.get("noise") else None
         with torch.no_grad():
-            want = original.synthesis(codes, noise_mode="const") - state["original_pivot"] + recon.detach()
-        maps = state.get("noise")
-        got = synthesize(tuned, codes, "const", [m.expand(codes.shape[0], -1, -1, -1) for m in maps]
-                         if maps else None)
+            before = synthesize(original, state["pivot"][:1], "const", [m[:1] for m in maps] if maps else None)
+            want = synthesize(original, codes, "const", maps) - before + recon.detach()
+        got = synthesize(tuned, codes, "const", maps)
         return (got - want).pow(2).mean()
 
     def _d_step(self, state: dict[str, Any], pairs: list[tuple[torch.Tensor, torch.Tensor]],

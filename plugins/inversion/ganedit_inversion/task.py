@@ -350,8 +350,8 @@ class InvertTask(Task):
                 row.append(edit.images[0].detach().cpu())
                 labels.append(edit.label)
                 if ws is not None and edit.latent is not None and edit.latent.space in ("w", "w+"):
-                    drifts[edit.label] = edit_drift(generator, shown, ws, edit.latent.ws)
-                    bounds.append(local_drift_bound(generator, target, ws, edit.latent.ws))
+                    drifts[edit.label] = edit_drift(generator, tuned, ws, edit.latent.ws, result.noise)
+                    bounds.append(local_drift_bound(generator, target, ws, edit.latent.ws, result.noise))
         context.save_grid(f"{rel}/grid.png", torch.stack(row), nrow=len(row))
         record["edits"] = labels
         if drifts:

@@ -373,12 +373,19 @@ def test_edit_drift_measures_how_a_tweak_changes_an_edit(generator):
         conv.mul_(-1.0)  # the last 3x3 conv inverted: the edit now does something else
     drift = edit_drift(base, broken, ws, edited)
     assert drift > 0.2, drift
-    # noise is counted as the edits are shown: the original renders its own constant buffers, the
-    # inversion its image maps (with this generator's noise strength, they change the edit's effect)
+    # both render the same noise: the image's maps when given (a noise realisation alone is not drift;
+    # this generator's edits do change with it), else the constant buffers, which a tweak leaves alone
     maps = [3 * torch.randn(b.shape, generator=torch.Generator().manual_seed(i))
             for i, b in enumerate(base.noise_buffers())]
-    assert edit_drift(base, with_noise(base, maps), ws, edited) > 0.05
-    assert edit_drift(base, with_noise(base, base.noise_buffers()), ws, edited) == 0.0
+    assert edit_drift(base, base, ws, edited, maps) == 0.0
+    assert edit_drift(base, broken, ws, edited, maps) > 0.2
+    louder = copy.deepcopy(base)  # a tweak of the noise strengths changes what the maps do to the edit
+    with torch.no_grad():
+        for name, prm in louder.named_parameters():
+            if name.endswith("noise.weight"):
+                prm.mul_(4.0)
+    assert edit_drift(base, louder, ws, edited, maps) > 0.05
+    assert edit_drift(base, louder, ws, edited, [torch.zeros_like(m) for m in maps]) < 1e-6
 
 
 def test_near_perfect_tune_noise_fits_faster(generator, discriminator, target, pivot_spec):
