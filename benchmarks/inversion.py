@@ -91,10 +91,10 @@ def method_specs(near: dict[str, Any], extra: list[str], generator: dict[str, An
 
 
 def run_method(name: str, spec: dict[str, Any], base: dict[str, Any], inputs: list[str],
-               output: Path, edits: bool = True) -> list[dict[str, Any]]:
+               output: Path, edits: bool = True, resume: bool = False) -> list[dict[str, Any]]:
     cfg = {"task": "invert", "seed": base.get("seed", 0), "device": "cpu", "generator": base["generator"],
            "inverter": spec, "editors": base.get("editors", []) if edits else [], "inputs": inputs,
-           "save_generator": "none", "save_latent": False, "resume": False}
+           "save_generator": "none", "save_latent": False, "resume": resume}
     out = output / name
     ganedit.run(cfg, output=out, quiet=True)
     return json.loads((out / "metrics.json").read_text())["images"]
@@ -175,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--extra", nargs="*", default=[], choices=sorted(VARIANTS),
                     help="near_perfect variants to add (see VARIANTS)")
     ap.add_argument("--no-edits", action="store_true", help="run without the config's editors (no edit_drift)")
+    ap.add_argument("--resume", action="store_true", help="keep the images a previous run of the same method "
+                    "and settings finished in --output (their recorded times are kept too)")
     ap.add_argument("--json", type=Path, default=None, help="write all numbers here")
     args = ap.parse_args(argv)
 
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     load = {"start": os.getloadavg()}
     for name, spec in specs.items():
         t0 = time.time()
-        records = run_method(name, spec, base, inputs, args.output, edits=not args.no_edits)
+        records = run_method(name, spec, base, inputs, args.output, edits=not args.no_edits, resume=args.resume)
         per_image[name] = records
         results[name] = summarize(records, group_of)
         load[name] = os.getloadavg()
