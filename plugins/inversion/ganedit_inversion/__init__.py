@@ -8,15 +8,16 @@ Python API for saved results::
     images = G.generate(latent)
 """
 
+from ganedit.latent import load_latent, save_latent
+
 from ganedit_inversion.errors import InversionError, TuningDiverged
 from ganedit_inversion.results import (
     apply_generator_delta,
     load_generator,
     load_inversion,
-    load_latent,
     load_noise,
     save_generator_delta,
-    save_latent,
+    save_noise,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "load_noise",
     "save_generator_delta",
     "save_latent",
+    "save_noise",
 ]
