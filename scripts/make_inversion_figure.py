@@ -4,7 +4,7 @@
         --output docs/images/near_inversion.png
 
 Each row is the task's own grid (target | initial | final | edits...), so the figure shows exactly
-what the run wrote; the numbers for the caption are in the run's ``metrics.json``.
+what the run wrote; the numbers for the caption are the images' records (``inversions/<name>/record.json``).
 """
 
 from __future__ import annotations
@@ -31,9 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = [F.pad(r, (0, width - r.shape[-1], 0, 0), value=1.0) for r in rows]
     figure = F.interpolate(torch.cat(rows, 1)[None], scale_factor=args.scale, mode="nearest")[0]
     save_image(args.output, figure)
-    records = {r["name"]: r for r in json.loads((args.run / "metrics.json").read_text())["images"]}
     for name in args.names:
-        r = records[name]
+        r = json.loads((args.run / "inversions" / name / "record.json").read_text())
         print(f"{name}: edits {r.get('edits')}; psnr {r['psnr_initial']:.2f} -> {r['psnr_final']:.2f} dB in "
               f"{r['steps']} steps, {r['seconds']:.1f} s ({r.get('cpu_seconds', float('nan')):.1f} CPU s); "
               f"edit_drift {r.get('edit_drift')}, local bound {r.get('edit_drift_local')}; "
