@@ -30,7 +30,7 @@ def export_training_checkpoint(ckpt: Path, dst: Path) -> None:
     if params.ema_decay > 0:
         raise SystemExit(f"{ckpt}: a run with EMA; export its EMA networks with the trainer instead")
     state = safe_torch_load(ckpt)
-    model = new_model(resolve_model_options(params.model, params.dataset.validated.resolution))
+    model = new_model(resolve_model_options(params.model, params.dataset.params.resolution))
     for part in PARTS:
         getattr(model, part).load_state_dict(state["modules"][part])
     model.meta = {"format": "ganedit.swapae_train", "steps": state["step"]}
