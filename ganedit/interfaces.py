@@ -134,6 +134,9 @@ class InversionResult:
     """What an inverter returns for a batch (usually a single image).
 
     ``generator`` is the generator to use with ``latent``: the input one, or a tuned copy.
+    ``noise`` holds per-image noise maps (one ``[B, 1, r, r]`` tensor per noise layer) that
+    ``latent`` is rendered with instead of the generator's constant buffers, when the inverter
+    fitted them (they are image state, like the latent; ``generator`` keeps its own buffers).
     ``metrics`` holds numbers for ``metrics.json`` (e.g. ``steps``); ``history`` per-step scalars.
     """
 
@@ -144,6 +147,7 @@ class InversionResult:
     initial_latent: Latent | None = None
     initial_images: torch.Tensor | None = None
     tuned: bool = False
+    noise: list[torch.Tensor] | None = None
 
 
 class Inverter(Component, abc.ABC):
@@ -169,10 +173,12 @@ class Inverter(Component, abc.ABC):
 
 @dataclass
 class Edit:
-    """One labelled edited batch of images ``[B, 3, H, W]``."""
+    """One labelled edited batch of images ``[B, 3, H, W]``; ``latent`` is the edited latent when
+    the editor edits in a latent space (it lets the ``invert`` task measure edit drift)."""
 
     label: str
     images: torch.Tensor
+    latent: Latent | None = None
 
 
 class Editor(Component, abc.ABC):

@@ -11,7 +11,14 @@ Python API for saved results::
 from ganedit.latent import load_latent, save_latent
 
 from ganedit_inversion.errors import InversionError, TuningDiverged
-from ganedit_inversion.results import apply_generator_delta, load_generator, load_inversion, save_generator_delta
+from ganedit_inversion.results import (
+    apply_generator_delta,
+    load_generator,
+    load_inversion,
+    load_noise,
+    save_generator_delta,
+    save_noise,
+)
 
 __all__ = [
     "InversionError",
@@ -20,6 +27,8 @@ __all__ = [
     "load_generator",
     "load_inversion",
     "load_latent",
+    "load_noise",
     "save_generator_delta",
     "save_latent",
+    "save_noise",
 ]

@@ -230,3 +230,124 @@ def locality_mae(original: Generator, tuned: Generator, z: torch.Tensor, truncat
         total += float((a.float() - b.float()).abs().sum())
         count += a.numel()
     return total / max(count, 1)
+
+
+# ----------------------------------------------------------------------------- per-image noise
+
+
+def clone_noise(maps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Detached copies of noise maps (e.g. a generator's constant buffers as a tuning start)."""
+    return [m.detach().clone() for m in maps]
+
+
+class WithImageNoise(Generator):
+    """A view of ``generator`` that renders ``noise_mode='const'`` with one image's own noise maps.
+
+    Inverters that fit noise maps return them as image state (``InversionResult.noise``), next to
+    the latent, and leave the generator's shared constant buffers alone, so random samples and
+    ``locality_mae_const`` of the generator are not affected by any image. This view is what
+    shows and edits that image: ``synthesis``/``generate`` use the maps whenever no explicit
+    ``noise`` is passed and ``noise_mode`` is ``const``; everything else is the wrapped
+    generator's (its parameters are shared, not copied).
+    """
+
+    def __init__(self, generator: Generator, maps: Sequence[torch.Tensor]):
+        super().__init__()
+        self.base = generator
+        shapes = [tuple(b.shape[-2:]) for b in generator.noise_buffers()]
+        if [tuple(m.shape[-2:]) for m in maps] != shapes:
+            raise InversionError(f"image noise maps {[tuple(m.shape) for m in maps]} do not fit the generator's "
+                                 f"noise layers {shapes}")
+        for i, m in enumerate(maps):
+            self.register_buffer(f"image_noise_{i}", m.detach().reshape(-1, 1, *m.shape[-2:]).clone())
+        self.num_maps = len(maps)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            base = self.__dict__["_modules"].get("base")
+            if base is None:
+                raise
+            return getattr(base, name)
+
+    def noise_buffers(self) -> list[torch.Tensor]:
+        """The image's noise maps (what ``const`` noise means for this view)."""
+        return [getattr(self, f"image_noise_{i}") for i in range(self.num_maps)]
+
+    def synthesis(self, ws: torch.Tensor, noise_mode: str = "const",
+                  noise: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
+        if noise is None and noise_mode == "const":
+            noise = [m.expand(ws.shape[0], -1, -1, -1) if m.shape[0] == 1 else m for m in self.noise_buffers()]
+        return synthesize(self.base, ws, noise_mode, noise)
+
+    def generate(self, latent: Latent, noise_mode: str = "const") -> torch.Tensor:
+        return self.synthesis(ws_of(self.base, latent, "generate"), noise_mode)
+
+    def forward(self, latent: Latent, noise_mode: str = "const") -> torch.Tensor:
+        return self.generate(latent, noise_mode)
+
+
+def with_noise(generator: Generator, maps: Sequence[torch.Tensor] | None) -> Generator:
+    """``generator`` rendering its constant noise with ``maps`` (itself when ``maps`` is None)."""
+    return generator if maps is None else WithImageNoise(generator, maps)
+
+
+# ----------------------------------------------------------------------------- edit drift
+
+
+def _expand_maps(maps: Sequence[torch.Tensor] | None, batch: int, dev: torch.device) -> list[torch.Tensor] | None:
+    if maps is None:
+        return None
+    return [m.to(dev).expand(batch, -1, -1, -1) if m.shape[0] == 1 else m.to(dev) for m in maps]
+
+
+@torch.no_grad()
+def edit_drift(original: Generator, tuned: Generator, ws: torch.Tensor, edited_ws: torch.Tensor,
+               noise: Sequence[torch.Tensor] | None = None, eps: float = 1e-8) -> float | None:
+    """How much a generator tweak changed an edit: ``||d_tuned - d_orig|| / ||d_orig||``.
+
+    ``d_G = G(edited_ws) - G(ws)`` is the edit's effect on the image. Both generators render with
+    the same noise: ``noise``, the image's own maps, when given (the inversion shows the image and
+    its edits with them), else their constant buffers (a tuned generator keeps the original's).
+    So the number measures what the tweak of the weights did to the edit, including how the
+    tweaked noise strengths turn the image's maps into detail that does not follow the edit; a
+    different noise realisation alone does not count (this generator's edits change with it).
+    0 = the tweak left the edit untouched, 1 = its effect is as wrong as it is large. None when the
+    edit does not change the original's image (nothing to compare).
+    """
+    dev = device_of(original)
+    ws, edited_ws = ws.to(dev), edited_ws.to(dev)
+    if ws.shape[0] != edited_ws.shape[0]:
+        ws = ws.expand(edited_ws.shape[0], -1, -1)
+    maps = _expand_maps(noise, edited_ws.shape[0], dev)
+
+    def effect(g: Generator) -> torch.Tensor:
+        return (synthesize(g, edited_ws, "const", maps) - synthesize(g, ws, "const", maps)).double().to(dev)
+
+    d_orig, d_tuned = effect(original), effect(tuned)
+    norm = float(d_orig.norm())
+    if norm <= eps * d_orig.numel() ** 0.5:
+        return None
+    return float((d_tuned - d_orig).norm()) / norm
+
+
+@torch.no_grad()
+def local_drift_bound(original: Generator, target: torch.Tensor, ws: torch.Tensor, edited_ws: torch.Tensor,
+                      noise: Sequence[torch.Tensor] | None = None, eps: float = 1e-8) -> float | None:
+    """The :func:`edit_drift` of a perfectly local tweak: ``||x - G(w)|| / ||G(e) - G(w)||``.
+
+    A tweak that makes ``G(w)`` the target ``x`` and changes nothing else leaves the edited image
+    ``G(e)`` as it was, so its edit effect is off by the whole inversion residual ``x - G(w)``
+    (rendered with the same noise as :func:`edit_drift`). A drift below this number needs a tweak
+    that carries its correction into the edited codes. None when the edit does nothing.
+    """
+    dev = device_of(original)
+    ws, edited_ws = ws.to(dev), edited_ws.to(dev)
+    maps = _expand_maps(noise, edited_ws.shape[0], dev)
+    base = synthesize(original, ws.expand(edited_ws.shape[0], -1, -1), "const", maps).double()
+    d_orig = synthesize(original, edited_ws, "const", maps).double() - base
+    norm = float(d_orig.norm())
+    if norm <= eps * d_orig.numel() ** 0.5:
+        return None
+    return float((target.to(dev).double() - base).norm()) / norm

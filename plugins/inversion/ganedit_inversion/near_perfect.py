@@ -21,10 +21,17 @@ No public code exists and only the abstract could be checked, so every number he
    samples of the ORIGINAL (frozen) generator for the same ``z`` stand in for them.
 3. Stop as soon as the reconstruction error meets epsilon (PSNR or MAE), else at ``steps``.
 
-Our addition (documented, configurable): the GAN term alone constrains the distribution of
-``G_theta(z)``, not each sample, and in our measurements it did not keep random samples in place.
-Since the stand-in real images ARE ``G(z)`` for the same ``z``, ``L_global`` also carries a
-per-sample anchor ``||G_theta(z) - G(z)||^2`` (``global_anchor``; set it to 0 for the literal term).
+Our additions (documented, configurable, measured in docs/inversion.md):
+
+* the GAN term alone constrains the distribution of ``G_theta(z)``, not each sample, and in our
+  measurements it did not keep random samples in place. Since the stand-in real images ARE
+  ``G(z)`` for the same ``z``, ``L_global`` also carries a per-sample anchor
+  ``||G_theta(z) - G(z)||^2`` (``global_anchor``; set it to 0 for the literal term);
+* edit consistency (``edit_weight``): for codes ``w'`` edited from ``w`` (random style mixing and
+  partial moves toward random samples), ``G_theta(w') - G_theta(w)`` is pulled toward
+  ``G(w') - G(w)``, so the edits keep the original generator's effect (what ``edit_drift`` measures);
+* the image's noise maps (``tune_noise``, the finest ``noise_layers``) are its own state, returned
+  with the latent; the tweaked generator's constant buffers stay the original's.
 """
 
 from __future__ import annotations
@@ -62,16 +69,22 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
     class Params(TuningParams):
         initial: Slot("inverter") = Field(default_factory=_np_pivot,
                                           description="inverter giving the starting latent (W+ optimisation)")
-        steps: int = Field(500, ge=0, le=100000, description="step limit of the tweak")
+        steps: int = Field(600, ge=0, le=100000, description="step limit of the tweak")
         lr: float = Field(1e-3, gt=0, description="Adam learning rate of the generator weights")
-        tune_noise: bool = Field(True, description="also tune the constant noise maps (image-specific "
-                                 "per-pixel detail; see docs/inversion.md)")
+        tune_noise: bool = Field(True, description="also fit the image's own noise maps (returned with the "
+                                 "latent, never written into the generator; see docs/inversion.md)")
         noise_lr: float = Field(0.5, gt=0, description="Adam learning rate of the noise maps")
+        noise_layers: int | None = Field(4, ge=1, description="with tune_noise: fit only this many of the finest "
+                                         "noise maps (4 = the two finest resolutions); None = all")
         losses: ReconstructionParams = Field(
             default_factory=lambda: ReconstructionParams(laplacian=1.0, laplacian_distance="l2"),
             description="reconstruction losses of L_local (default: Laplacian pyramid, L2 per level)")
         stop: StopRule = Field(default_factory=lambda: StopRule(metric="psnr", threshold=35.0),
                                description="epsilon: stop when PSNR >= threshold (or MAE <= threshold)")
+        # --- the indicator 1_p[L_local]
+        local_probability: float = Field(1.0, gt=0, le=1, description="p of L = 1_p[L_local] + L_global: each "
+                                         "step applies L_local with probability p (a Bernoulli gate seeded "
+                                         "like the other draws; 1 = every step)")
         # --- L_local's adversarial term
         adversarial_weight: float = Field(0.005, ge=0, description="lambda of the local adversarial term")
         adversarial_every: int = Field(4, ge=1, description="apply the local adversarial term (and its "
@@ -93,6 +106,16 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
             "generator", description="real images of the global term: samples of the original generator "
                                      "(no training data needed) or `dataset`")
         dataset: Slot("dataset") | None = Field(None, description="real images when real_images: dataset")
+        # --- edit consistency (ours)
+        edit_weight: float = Field(0.3, ge=0, description="weight of the edit-consistency term (ours): for "
+                                   "codes edited from the pivot w, G_theta(w') - G_theta(w) should stay "
+                                   "G(w') - G(w), the edit's effect on the original generator (0 = off)")
+        edit_every: int = Field(3, ge=1, description="apply the edit-consistency term every this many steps")
+        edit_batch: int = Field(2, ge=1, le=64, description="edited codes per application: half mix in a random "
+                                "sample's codes before or after a random crossover layer (style mixing), half "
+                                "move every layer part of the way toward it (a direction edit)")
+        edit_reach: float = Field(0.5, gt=0, le=1, description="largest step toward the random sample of the "
+                                  "all-layer edits (fraction of the way)")
         # --- the discriminator
         discriminator: Slot("discriminator") | None = Field(
             None, description="discriminator to use instead of the one stored with the generator")
@@ -167,6 +190,12 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
             state["D"] = d
             if p.update_discriminator:
                 state["opt_d"] = torch.optim.Adam(d.parameters(), lr=p.d_lr, betas=p.d_betas)
+        if p.edit_weight > 0:
+            state["edit_rng"] = make_rng(int(torch.randint(0, 2**62, (1,), generator=rng).item()))
+            state["pivot"] = pivot
+        if p.local_probability < 1:
+            # its own stream, so the gate does not shift the global term's z draws
+            state["gate_rng"] = make_rng(int(torch.randint(0, 2**62, (1,), generator=rng).item()))
         if p.real_images == "dataset":
             if self.dataset is None:
                 raise InversionError("near_perfect: real_images: dataset but no dataset was given")
@@ -183,6 +212,38 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
         idx = torch.randint(0, n, (p.global_batch,), generator=state["data_rng"]).tolist()
         batch = torch.stack([self.dataset[i] for i in idx])
         return fit_targets(batch.to(like.device), state["tuned"], "near_perfect dataset")
+
+    def _edited_codes(self, state: dict[str, Any], like: torch.Tensor) -> torch.Tensor:
+        """``edit_batch`` codes edited from the pivot (see ``edit_batch``), ``[k, num_ws, w_dim]``."""
+        p, original, pivot, rng = self.params, state["original"], state["pivot"][:1], state["edit_rng"]
+        z = randn((p.edit_batch, original.z_dim), rng, like)
+        with torch.no_grad():
+            w_z = original.mapping(z, p.truncation_psi, None)
+        n = original.num_ws
+        mask = torch.zeros(p.edit_batch, n, 1, dtype=pivot.dtype, device=pivot.device)
+        for i in range(p.edit_batch):
+            if i % 2 == 0:  # style mixing at a random crossover, as StyleGAN2 trains: the sample's
+                cut = int(torch.randint(1, max(n, 2), (1,), generator=rng))  # codes before or after it
+                if bool(torch.rand((), generator=rng) < 0.5):
+                    mask[i, :cut] = 1.0
+                else:
+                    mask[i, cut:] = 1.0
+            else:  # every layer part of the way toward the sample
+                mask[i] = float(torch.rand((), generator=rng)) * p.edit_reach
+        return pivot + mask * (w_z - pivot)
+
+    def _edit_consistency(self, state: dict[str, Any], recon: torch.Tensor) -> torch.Tensor:
+        """Mean squared difference between the tweaked and the original effect of random edits, both
+        rendered with the image's noise maps (as ``edit_drift`` measures it)."""
+        original, tuned = state["original"], state["tuned"]
+        codes = self._edited_codes(state, recon)
+        k = codes.shape[0]
+        maps = [m.detach().expand(k, -1, -1, -1) for m in state["noise"]] if state.get("noise") else None
+        with torch.no_grad():
+            before = synthesize(original, state["pivot"][:1], "const", [m[:1] for m in maps] if maps else None)
+            want = synthesize(original, codes, "const", maps) - before + recon.detach()
+        got = synthesize(tuned, codes, "const", maps)
+        return (got - want).pow(2).mean()
 
     def _d_step(self, state: dict[str, Any], pairs: list[tuple[torch.Tensor, torch.Tensor]],
                 step: int) -> float:
@@ -205,9 +266,14 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
                   step: int) -> tuple[torch.Tensor, dict[str, float]]:
         p = self.params
         original, tuned, d = state["original"], state["tuned"], state["D"]
-        rec = self.loss(recon, target).sum()
-        loss = rec
-        scalars: dict[str, float] = {"reconstruction": float(rec.detach())}
+        local = p.local_probability >= 1 or \
+            bool(torch.rand((), generator=state["gate_rng"]) < p.local_probability)
+        scalars: dict[str, float] = {"local": float(local)}
+        if local:
+            loss = self.loss(recon, target).sum()
+            scalars["reconstruction"] = float(loss.detach())
+        else:
+            loss = recon.new_zeros(())  # 1_p = 0: this step is L_global only (if scheduled)
 
         do_global = p.global_weight > 0 and step % p.global_every == 0
         adversarial_global = do_global and p.global_adversarial > 0 and d is not None
@@ -223,7 +289,7 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
             fake = synthesize(tuned, ws_t, "const", maps)
             real = self._real_batch(state, ws_z, maps, recon)
 
-        adversarial_local = d is not None and p.adversarial_weight > 0 and step % p.adversarial_every == 0
+        adversarial_local = local and d is not None and p.adversarial_weight > 0 and step % p.adversarial_every == 0
         # Discriminator: local pair (target vs its reconstruction) and global pair (real vs G_theta(z)).
         if d is not None and state["opt_d"] is not None:
             pairs = []
@@ -256,4 +322,8 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
                 g_global = g_global + p.global_anchor * anchor
                 scalars["global_anchor"] = float(anchor.detach())
             loss = loss + p.global_weight * g_global
+        if p.edit_weight > 0 and step % p.edit_every == 0:
+            edit = self._edit_consistency(state, recon)
+            loss = loss + p.edit_weight * edit
+            scalars["edit_consistency"] = float(edit.detach())
         return loss, scalars

@@ -6,12 +6,12 @@ latent_noise * max(0, 1 - t / latent_noise_ramp)^2`` is added to the latent befo
 (``w_std`` is the spread of mapped samples). Optionally the generator's per-layer noise maps are
 optimised too (re-initialised N(0, 1), NVIDIA's auto-correlation regulariser, renormalised after
 every step). Unlike NVIDIA's projector, which discards them, the optimised noise maps are returned
-in a copy of the generator (``keep_noise``), so the saved reconstruction is the optimised one.
+as the image's own maps (``keep_noise``: ``InversionResult.noise``, one ``[B, 1, r, r]`` tensor per
+layer), so the saved reconstruction is the optimised one; the generator itself is not changed.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ from ganedit.latent import Latent
 from ganedit.metrics import psnr
 
 from ganedit_inversion.common import make_rng, randn, run_initial
-from ganedit_inversion.errors import InversionError, TuningDiverged
+from ganedit_inversion.errors import TuningDiverged
 from ganedit_inversion.generator_ops import (
     device_of,
     fit_targets,
@@ -33,6 +33,7 @@ from ganedit_inversion.generator_ops import (
     require_style_api,
     synthesize,
     w_statistics,
+    with_noise,
 )
 from ganedit_inversion.losses import (
     ReconstructionLoss,
@@ -81,8 +82,8 @@ class OptimizationInverter(Inverter, name="optimization"):
                                      "generator has them)")
         noise_regularize: float = Field(1e5, ge=0, description="weight of the noise auto-correlation "
                                         "regulariser")
-        keep_noise: bool = Field(True, description="return a generator copy holding the optimised noise "
-                                 "maps (else they are discarded, as NVIDIA's projector does)")
+        keep_noise: bool = Field(True, description="return the optimised noise maps with the latent "
+                                 "(result.noise; else they are discarded, as NVIDIA's projector does)")
         losses: ReconstructionParams = Field(default_factory=ReconstructionParams,
                                              description="reconstruction loss weights")
         initial: Slot("inverter") | None = Field(None, description="start from this inverter's latent "
@@ -128,17 +129,14 @@ class OptimizationInverter(Inverter, name="optimization"):
         if self.initial is not None:
             start_ws, init_result = run_initial(self.initial, generator, target, monitor, discriminator)
             with torch.no_grad():
-                initial_images = init_result.generator.generate(init_result.latent).detach()
+                initial_images = with_noise(init_result.generator, init_result.noise).generate(
+                    init_result.latent).detach()
             start = start_ws if p.space == "w+" else start_ws.mean(1, keepdim=True)
         else:
             start = w_avg.to(dev).reshape(1, 1, -1).repeat(batch, generator.num_ws if p.space == "w+" else 1, 1)
         w_opt = start.detach().clone().float().requires_grad_(True)
 
         use_noise = p.optimize_noise and has_noise_maps(generator)
-        if use_noise and p.keep_noise and batch != 1:
-            raise InversionError(f"optimization inverter: keep_noise stores optimised noise maps in one "
-                                 f"generator, so it inverts one image per call (got a batch of {batch}); "
-                                 f"set keep_noise: false or optimize_noise: false")
         noises: list[torch.Tensor] = []
         if use_noise:
             noises = [randn((batch, 1, *buf.shape[-2:]), rng, w_opt).requires_grad_(True)
@@ -189,12 +187,7 @@ class OptimizationInverter(Inverter, name="optimization"):
         if not torch.isfinite(ws).all():
             raise TuningDiverged("optimization inverter", p.steps, "the latent")
         latent = Latent(p.space, {"ws": ws.to(dev)})
-        out_generator, tuned = generator, False
-        if use_noise and p.keep_noise:
-            out_generator = copy.deepcopy(generator)
-            for buf, n in zip(out_generator.noise_buffers(), noises):
-                buf.copy_(n.detach().reshape(buf.shape))
-            tuned = True
+        kept = [n.detach() for n in noises] if use_noise and p.keep_noise else None
         metrics = {"steps": p.steps, "loss_final": history["loss"][-1]}
-        return InversionResult(latent=latent, generator=out_generator, metrics=metrics, history=history,
-                               initial_images=initial_images, tuned=tuned)
+        return InversionResult(latent=latent, generator=generator, metrics=metrics, history=history,
+                               initial_images=initial_images, noise=kept)

@@ -3,6 +3,8 @@
 Files (native safetensors with a JSON config in the header, see :mod:`ganedit.io.checkpoint`):
 
 * ``latent.safetensors``: config ``{kind: latent, type: latent, space}``, tensors of the latent;
+* ``noise.safetensors``: the image's own noise maps when the inverter fitted them (``noise_0`` ..
+  ``noise_<n-1>``, ``[B, 1, r, r]``), config ``{kind: noise}``; the latent is rendered with them;
 * ``generator.safetensors``: the whole tuned generator in its own native format (StyleGAN2:
   ``g_ema`` + the checkpoint's discriminator), loadable as ``{type: stylegan2, params: {checkpoint: ...}}``;
 * ``generator_delta.safetensors``: only the tensors the inversion changed (their new values), config
@@ -25,9 +27,29 @@ from ganedit.interfaces import Generator, Params
 from ganedit.io.checkpoint import CheckpointError, load_native, read_native_config, save_native
 from ganedit.latent import Latent, load_latent
 
+from ganedit_inversion.generator_ops import with_noise
+
 LATENT_FILE = "latent.safetensors"
 GENERATOR_FILE = "generator.safetensors"
 DELTA_FILE = "generator_delta.safetensors"
+NOISE_FILE = "noise.safetensors"
+
+
+def save_noise(path: str | os.PathLike, maps: list[torch.Tensor]) -> Path:
+    """Write an image's own noise maps (``InversionResult.noise``)."""
+    tensors = {f"noise_{i}": m.detach().cpu().contiguous() for i, m in enumerate(maps)}
+    save_native(path, tensors, {"kind": "noise", "type": "noise", "layers": len(maps)})
+    return Path(path)
+
+
+def load_noise(path: str | os.PathLike) -> list[torch.Tensor]:
+    """Noise maps written by :func:`save_noise`, in layer order."""
+    tensors, config = load_native(path, expect={"kind": "noise"})
+    count = int(config.get("layers", len(tensors)))
+    missing = [i for i in range(count) if f"noise_{i}" not in tensors]
+    if missing:
+        raise CheckpointError(f"{path}: noise maps {missing} are missing")
+    return [tensors[f"noise_{i}"] for i in range(count)]
 
 
 # ----------------------------------------------------------------------------- generator deltas
@@ -117,17 +139,26 @@ def load_inversion(directory: str | os.PathLike, base: Generator | dict[str, Any
                    registry: Any = None) -> tuple[Generator | None, Latent]:
     """``(generator, latent)`` of one image's folder ``inversions/<name>/`` of an ``invert`` run.
 
-    The generator is the tuned one when the run saved it; otherwise ``base`` (``None`` if absent)."""
+    The generator is the tuned one when the run saved it; otherwise ``base`` (``None`` if absent).
+    When the inversion has its own noise maps (``noise.safetensors``) the generator is a view that
+    renders ``const`` noise with them (:class:`~ganedit_inversion.generator_ops.WithImageNoise`;
+    its ``.base`` is the generator itself), so ``generator.generate(latent)`` is the reconstruction."""
     d = Path(directory)
     latent = load_latent(d / LATENT_FILE)
+    noise = load_noise(d / NOISE_FILE) if (d / NOISE_FILE).is_file() else None
+    generator = base
     for name in (GENERATOR_FILE, DELTA_FILE):
         if (d / name).is_file():
-            return load_generator(d / name, base, registry), latent
-    if isinstance(base, dict):
-        import ganedit
+            generator = load_generator(d / name, base, registry)
+            break
+    else:
+        if isinstance(base, dict):
+            import ganedit
 
-        base = ganedit.build("generator", base, registry=registry)
-    return base, latent
+            generator = ganedit.build("generator", base, registry=registry)
+    if generator is not None and noise is not None:
+        generator = with_noise(generator, noise)
+    return generator, latent
 
 
 # ----------------------------------------------------------------------------- component

@@ -29,14 +29,22 @@ from ganedit.io.output import is_disk_full, output_names
 from ganedit.latent import Latent, save_latent
 from ganedit.metrics import psnr, ssim
 
-from ganedit_inversion.generator_ops import fit_targets, locality_latents, locality_mae
+from ganedit_inversion.generator_ops import (
+    edit_drift,
+    fit_targets,
+    local_drift_bound,
+    locality_latents,
+    locality_mae,
+    with_noise,
+    ws_of,
+)
 from ganedit_inversion.losses import lpips_problem
 from ganedit_inversion.monitor import Monitor
-from ganedit_inversion.results import LATENT_FILE, load_inversion, save_generator
+from ganedit_inversion.results import LATENT_FILE, NOISE_FILE, load_inversion, save_generator, save_noise
 
 #: Per-image numbers averaged into the summary (when present).
-SUMMARY_KEYS = ("psnr_initial", "psnr_final", "ssim_final", "lpips_final", "locality_mae",
-                "locality_mae_const", "steps", "seconds")
+SUMMARY_KEYS = ("psnr_initial", "psnr_final", "psnr_const_noise", "ssim_final", "lpips_final", "locality_mae",
+                "locality_mae_const", "edit_drift", "edit_drift_local", "steps", "seconds", "cpu_seconds")
 
 
 class EditContext:
@@ -227,7 +235,9 @@ class InvertTask(Task, name="invert"):
             if callable(check):
                 check(generator)
 
-        paths = list_images([p.inputs] if isinstance(p.inputs, str) else p.inputs)
+        entries = [p.inputs] if isinstance(p.inputs, str) else list(p.inputs)
+        groups = [entry for entry in entries for _ in list_images(entry)]  # the inputs entry of each path
+        paths = list_images(entries)
         names = self.image_names(paths)
         fingerprint = self.fingerprint(context)
         z_locality = locality_latents(generator, p.locality_samples, p.locality_seed)
@@ -262,8 +272,8 @@ class InvertTask(Task, name="invert"):
                 context.write_json(Path("inversions") / name / "record.json", record)
             counts["ok" if record.get("status") == "ok" else "failed"] += 1
             records.append(record)
-            context.write_metrics(self._summary(records, counts), records)
-        summary = self._summary(records, counts)
+            context.write_metrics(self._summary(records, counts, groups), records)
+        summary = self._summary(records, counts, groups)
         context.write_metrics(summary, records)
         return summary
 
@@ -298,14 +308,28 @@ class InvertTask(Task, name="invert"):
         return record, None
 
     @staticmethod
-    def _summary(records: list[dict[str, Any]], counts: dict[str, int]) -> dict[str, Any]:
+    def _means(records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Image counts and the mean of every :data:`SUMMARY_KEYS` number over the successful images."""
         ok = [r for r in records if r.get("status") == "ok"]
-        summary: dict[str, Any] = {"num_images": len(records), "num_ok": counts["ok"],
-                                   "num_failed": counts["failed"], "num_resumed": counts["resumed"]}
+        out: dict[str, Any] = {"num_images": len(records), "num_ok": len(ok), "num_failed": len(records) - len(ok)}
         for key in SUMMARY_KEYS:
             values = [float(r[key]) for r in ok if r.get(key) is not None]
             if values:
-                summary[key] = sum(values) / len(values)
+                out[key] = sum(values) / len(values)
+        return out
+
+    @classmethod
+    def _summary(cls, records: list[dict[str, Any]], counts: dict[str, int],
+                 groups: list[str] | None = None) -> dict[str, Any]:
+        """Means over all images, and per ``inputs`` entry (as written in the config) in ``groups``."""
+        summary: dict[str, Any] = {"num_images": len(records), "num_ok": counts["ok"],
+                                   "num_failed": counts["failed"], "num_resumed": counts["resumed"]}
+        summary.update({k: v for k, v in cls._means(records).items() if k not in summary})
+        if groups is not None:
+            by_group: dict[str, list[dict[str, Any]]] = {}
+            for record, group in zip(records, groups):
+                by_group.setdefault(group, []).append(record)
+            summary["groups"] = {group: cls._means(rs) for group, rs in by_group.items()}
         return summary
 
     def _monitor(self, context: Any, name: str) -> Monitor:
@@ -323,13 +347,14 @@ class InvertTask(Task, name="invert"):
         p = self.params
         start = time.perf_counter()
         target = self.load(path, generator)[None]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = inverter.invert(generator, target, discriminator=discriminator,
                                  callback=self._monitor(context, name))
-        seconds = time.perf_counter() - t0
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
         tuned = result.generator
+        shown = with_noise(tuned, result.noise)  # the image's own noise maps, if the inverter fitted them
         with torch.no_grad():
-            final = tuned.generate(result.latent).detach()
+            final = shown.generate(result.latent).detach()
             initial = result.initial_images if result.initial_images is not None else final
             if not torch.isfinite(final).all():
                 raise FloatingPointError("the final reconstruction contains NaN/inf")
@@ -340,9 +365,13 @@ class InvertTask(Task, name="invert"):
                 "ssim_final": float(ssim(final, target).mean()),
                 "steps": int(result.metrics.get("steps", 0)),
                 "seconds": seconds,
+                "cpu_seconds": cpu_seconds,  # this process's CPU time: the wall time on an idle core
             }
             if lpips is not None:
                 record["lpips_final"] = float(lpips(final, target).mean())
+            if result.noise is not None:
+                # the same weights with the generator's constant noise: how much the image's maps carry
+                record["psnr_const_noise"] = float(psnr(tuned.generate(result.latent), target).mean())
             if result.tuned:
                 record["locality_mae"] = locality_mae(generator, tuned, z_locality, noise="seeded")
                 record["locality_mae_const"] = locality_mae(generator, tuned, z_locality, noise="const")
@@ -355,20 +384,40 @@ class InvertTask(Task, name="invert"):
         context.save_image(f"{rel}/initial.png", initial[0])
         context.save_image(f"{rel}/final.png", final[0])
         row = [target[0].cpu(), initial[0].cpu(), final[0].cpu()]
-        edit_context = EditContext(context, self, tuned)
-        labels = []
+        edit_context = EditContext(context, self, shown)
+        labels, drifts, bounds = [], {}, []
+        ws = ws_of(generator, result.latent, "invert").detach() if result.latent.space in ("w", "w+") else None
         for editor in editors:
-            for edit in editor.edit(tuned, result.latent, edit_context):
+            for edit in editor.edit(shown, result.latent, edit_context):
                 context.save_image(f"{rel}/{edit.label}.png", edit.images[0])
                 row.append(edit.images[0].detach().cpu())
                 labels.append(edit.label)
+                if ws is not None and edit.latent is not None and edit.latent.space in ("w", "w+"):
+                    drifts[edit.label] = edit_drift(generator, tuned, ws, edit.latent.ws, result.noise)
+                    bounds.append(local_drift_bound(generator, target, ws, edit.latent.ws, result.noise))
         context.save_grid(f"{rel}/grid.png", torch.stack(row), nrow=len(row))
         record["edits"] = labels
+        if drifts:
+            # how much the tweak changed each edit's effect (0: not at all); None: the edit is a no-op
+            record["edit_drifts"] = drifts
+            measured = [v for v in drifts.values() if v is not None]
+            record["edit_drift"] = sum(measured) / len(measured) if measured else None
+            # what a perfectly local tweak would score: the inversion residual over each edit's effect
+            bounds = [b for b in bounds if b is not None]
+            record["edit_drift_local"] = sum(bounds) / len(bounds) if bounds else None
+            for label, value in drifts.items():
+                if value is not None:
+                    context.writer.add_scalar(f"{name}/edit_drift/{label}", value, 0)
+            if record["edit_drift"] is not None:
+                context.writer.add_scalar(f"{name}/edit_drift", record["edit_drift"], 0)
 
         folder.mkdir(parents=True, exist_ok=True)
         if p.save_latent:
             save_latent(folder / LATENT_FILE, result.latent.detach().to("cpu"), {"image": str(path)})
             record["latent"] = str((folder / LATENT_FILE).relative_to(context.output_dir))
+        if p.save_latent and result.noise is not None:
+            save_noise(folder / NOISE_FILE, result.noise)
+            record["noise"] = str((folder / NOISE_FILE).relative_to(context.output_dir))
         if result.tuned:
             saved = save_generator(folder, generator, tuned, p.save_generator, base_spec)
             if saved is not None:

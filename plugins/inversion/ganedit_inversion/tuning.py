@@ -27,12 +27,20 @@ from ganedit_inversion.errors import TuningDiverged
 from ganedit_inversion.generator_ops import (
     device_of,
     fit_targets,
+    clone_noise,
     frozen_copy,
     has_noise_maps,
     require_style_api,
     select_parameters,
+    synthesize,
+    with_noise,
 )
-from ganedit_inversion.losses import ReconstructionLoss, ReconstructionParams, reconstruction_problems
+from ganedit_inversion.losses import (
+    ReconstructionLoss,
+    ReconstructionParams,
+    noise_regularization,
+    reconstruction_problems,
+)
 from ganedit_inversion.monitor import Monitor, as_monitor
 
 
@@ -55,11 +63,19 @@ class TuningParams(Params):
     tune: Literal["synthesis", "all"] | list[str] = Field(
         "synthesis", description="parameters to tune: 'synthesis' (all but the mapping network), 'all', "
                                  "or a list of parameter-name prefixes")
-    tune_noise: bool = Field(False, description="also tune the generator's constant noise maps (per-pixel "
-                             "detail; they are shared by every image, so this costs locality)")
+    tune_noise: bool = Field(False, description="also fit per-image noise maps (the image's own, returned "
+                             "with the latent; the generator's constant buffers are left alone)")
     noise_lr: float = Field(0.05, gt=0, description="Adam learning rate of the noise maps")
-    noise_strength_lr: float | None = Field(None, gt=0, description="with tune_noise: learning rate of the "
-                                            "noise-injection strengths (parameters named '*noise*'); None = lr")
+    noise_strength_lr: float | None = Field(None, ge=0, description="with tune_noise: learning rate of the "
+                                            "noise-injection strengths (parameters named '*noise*'); None = lr, "
+                                            "0 = keep the generator's strengths")
+    noise_layers: int | None = Field(None, ge=1, description="with tune_noise: fit only this many of the finest "
+                                     "noise maps (StyleGAN2 has two per resolution: 4 = the two finest "
+                                     "resolutions); None = all")
+    noise_regularize: float = Field(0.0, ge=0, description="with tune_noise: weight of NVIDIA's noise "
+                                    "auto-correlation regulariser on the fitted maps")
+    weight_regularize: float = Field(0.0, ge=0, description="weight of ||theta - theta_0||^2 (summed over the "
+                                     "tuned weights): keeps the tweak small")
     seed: int | None = Field(None, ge=0, description="seed of random draws (None: from the run seed)")
 
 
@@ -133,39 +149,43 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
 
         pivot, init = run_initial(self.initial, generator, target, monitor, discriminator)
         with torch.no_grad():
-            initial_images = init.generator.generate(init.latent).detach()
+            initial_images = with_noise(init.generator, init.noise).generate(init.latent).detach()
         space = "w" if init.latent.space == "z" else init.latent.space
 
         tuned = frozen_copy(generator)
-        noises = tuned.noise_buffers() if p.tune_noise and has_noise_maps(tuned) else []
+        # Tuned noise maps are this image's state, kept next to the latent (result.noise): the tuned
+        # generator's constant buffers stay the original's, so its random samples and every other
+        # image are rendered as before. Start from the maps the nested inverter fitted, if any.
+        noises = clone_noise(init.noise if init.noise is not None else generator.noise_buffers()) \
+            if p.tune_noise and has_noise_maps(generator) else []
+        fitted = noises if p.noise_layers is None else noises[-p.noise_layers:]
         selected = select_parameters(tuned, p.tune)
         # A noise map shows in the image only through its injection strength, which may need to learn
-        # faster than the other weights (noise_strength_lr).
-        own_rate = bool(noises) and p.noise_strength_lr is not None
+        # faster than the other weights (noise_strength_lr; 0 keeps the generator's strengths).
+        own_rate = bool(fitted) and p.noise_strength_lr is not None
         strengths = [prm for name, prm in selected if own_rate and "noise" in name.lower()]
         trainable = [prm for name, prm in selected if not (own_rate and "noise" in name.lower())]
+        if strengths and p.noise_strength_lr == 0:
+            strengths = []
         for prm in trainable + strengths:
             prm.requires_grad_(True)
         groups = [{"params": trainable, "lr": p.lr}]
         if strengths:
             groups.append({"params": strengths, "lr": p.noise_strength_lr})
-        if noises and init.generator is not generator and has_noise_maps(init.generator):
-            # start from the noise maps the nested inverter fitted (e.g. the projector's)
-            with torch.no_grad():
-                for n, fitted in zip(noises, init.generator.noise_buffers()):
-                    n.copy_(fitted)
-        if noises:
-            for n in noises:
+        if fitted:
+            for n in fitted:
                 n.requires_grad_(True)
-            groups.append({"params": noises, "lr": p.noise_lr})
+            groups.append({"params": fitted, "lr": p.noise_lr})
+        anchors = [prm.detach().clone() for prm in trainable + strengths] if p.weight_regularize > 0 else []
         opt = torch.optim.Adam(groups, lr=p.lr, betas=p.betas)
         state = self.setup(generator, tuned, target, pivot, rng, discriminator)
+        state["noise"] = noises or None  # the image's maps, as the method's terms render the pivot
 
         history: dict[str, list[float]] = {"loss": [], "psnr": []}
         steps_done, stopped, stop_value = 0, False, None
         recon = None
         for step in monitor.steps(p.steps, self.name):
-            recon = tuned.synthesis(pivot, noise_mode="const")
+            recon = synthesize(tuned, pivot, "const", noises or None)
             if not torch.isfinite(recon).all():
                 raise TuningDiverged(f"{self.name} inverter", step, "the reconstruction")
             stop_value = self.stop.value(recon.detach(), target)
@@ -176,11 +196,20 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
                 monitor.log(step, {"psnr": value})
                 break
             loss, scalars = self.step_loss(state, recon, target, step)
+            if fitted and p.noise_regularize > 0:
+                reg = noise_regularization(fitted)
+                loss = loss + p.noise_regularize * reg
+                scalars["noise_reg"] = float(reg.detach())
+            if anchors:
+                reg = sum((prm - a).pow(2).sum() for prm, a in zip(trainable + strengths, anchors))
+                loss = loss + p.weight_regularize * reg
+                scalars["weight_reg"] = float(reg.detach())
             if not torch.isfinite(loss):
                 raise TuningDiverged(f"{self.name} inverter", step, "the loss")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if loss.requires_grad:  # a step may have no generator term (near_perfect's 1_p gate)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
             steps_done = step + 1
             history["loss"].append(float(loss.detach()))
             monitor.log(step, {"loss": float(loss.detach()), "psnr": value, **scalars})
@@ -192,7 +221,7 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
         tuned.eval()
         if not stopped:
             with torch.no_grad():
-                recon = tuned.synthesis(pivot, noise_mode="const")
+                recon = synthesize(tuned, pivot, "const", noises or None)
             if not torch.isfinite(recon).all():
                 raise TuningDiverged(f"{self.name} inverter", steps_done, "the reconstruction")
             stop_value = self.stop.value(recon, target)
@@ -203,4 +232,4 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
             metrics[f"stop_{p.stop.metric}"] = stop_value
         return InversionResult(latent=Latent(space, {"ws": pivot}), generator=tuned, metrics=metrics,
                                history=history, initial_latent=init.latent, initial_images=initial_images,
-                               tuned=True)
+                               tuned=True, noise=[n.detach() for n in noises] or None)

@@ -13,11 +13,14 @@ import torch
 import ganedit
 from ganedit.config import ConfigError, validate_config
 from ganedit.interfaces import Editor, Generator, Params
+from ganedit.io.checkpoint import load_native
 from ganedit.io.images import load_image, save_image
 from ganedit.metrics import psnr
 from ganedit.testing import make_registry
 
-from ganedit_inversion import load_inversion, load_latent
+from ganedit.io.checkpoint import load_native
+
+from ganedit_inversion import load_inversion, load_latent, load_noise
 from ganedit_inversion.errors import InversionError
 from ganedit_inversion.near_perfect import NearPerfectInverter
 
@@ -73,6 +76,15 @@ def test_invert_task_outputs_metrics_and_resume(tiny_checkpoint, inputs, tmp_pat
     for key in ("psnr_initial", "psnr_final", "ssim_final", "locality_mae", "steps", "seconds"):
         assert summary[key] == pytest.approx(np.mean([images[n][key] for n in ("img0", "img1")]))
     assert list((out / "tb").glob("events.*"))
+    # edit drift: one number per edit (the near_perfect tweak moved them), their mean per image and overall
+    for name in ("img0", "img1"):
+        drifts = images[name]["edit_drifts"]
+        assert list(drifts) == images[name]["edits"] and all(0 < d < 10 for d in drifts.values())
+        assert images[name]["edit_drift"] == pytest.approx(np.mean(list(drifts.values())))
+    assert summary["edit_drift"] == pytest.approx(np.mean([images[n]["edit_drift"] for n in ("img0", "img1")]))
+    # one summary entry per `inputs` entry, keyed as written in the config
+    group = summary["groups"][str(inputs)]
+    assert group["num_images"] == 3 and group["num_ok"] == 2 and group["edit_drift"] == summary["edit_drift"]
     # style mixing an image with itself (img1 with its own inverted latent's coarse codes) is visible
     grid = load_image(out / "images" / "img0" / "grid.png")
     assert grid.shape[-1] == 2 + 6 * 18  # one row: target | initial | final | 3 edits
@@ -107,10 +119,35 @@ def test_seeded_runs_are_deterministic_and_delta_loads(tiny_checkpoint, inputs, 
         "base": {"type": "stylegan2", "params": {"checkpoint": str(tiny_checkpoint)}},
         "delta": str(folder / "generator_delta.safetensors")}})
     G2, latent = load_inversion(folder)
+    # tune_noise (default): the image's own noise maps are saved next to the latent, not in the delta
+    noise = load_noise(folder / "noise.safetensors")
+    assert not any(k.startswith("net.noises.") for k in load_native(folder / "generator_delta.safetensors")[0])
     with torch.no_grad():
-        assert torch.equal(G.generate(latent), G2.generate(latent))
+        assert torch.equal(G.synthesis(latent.ws, noise=noise), G2.generate(latent))
         base = ganedit.build("generator", {"type": "stylegan2", "params": {"checkpoint": str(tiny_checkpoint)}})
         assert not torch.equal(base.generate(latent), G.generate(latent))
+
+
+def test_groups_and_zero_drift_without_tuning(tiny_checkpoint, inputs, tmp_path):
+    """Optimisation with kept noise maps: nothing is tuned, so every edit's drift is exactly 0; the
+    maps are saved with the latent and reproduce the reconstruction. Groups follow the inputs entries."""
+    cfg = config(tiny_checkpoint, inputs, tmp_path,
+                 inverter={"type": "optimization", "params": {"steps": 10, "w_avg_samples": 500,
+                                                              "optimize_noise": True, "keep_noise": True}})
+    cfg["inputs"] = [str(inputs / "img0.png"), str(inputs / "img1.png")]
+    out = tmp_path / "opt"
+    summary = ganedit.run(cfg, output=out, quiet=True)
+    records = json.loads((out / "metrics.json").read_text())["images"]
+    for rec in records:
+        assert rec["status"] == "ok" and rec["edit_drift"] == 0.0 and set(rec["edit_drifts"].values()) == {0.0}
+        assert "locality_mae" not in rec and rec["noise"].endswith("noise.safetensors")
+        G, latent = load_inversion(out / "inversions" / rec["name"], base=cfg["generator"])
+        target = load_image(out / "images" / rec["name"] / "target.png")[None]
+        with torch.no_grad():
+            assert float(psnr(G.generate(latent), target)) == pytest.approx(rec["psnr_final"], abs=0.3)
+    assert set(summary["groups"]) == {str(inputs / "img0.png"), str(inputs / "img1.png")}
+    for rec in records:
+        assert summary["groups"][rec["path"]]["psnr_final"] == rec["psnr_final"]
 
 
 def test_nan_in_one_image_is_recorded_and_others_go_on(tiny_checkpoint, inputs, tmp_path, monkeypatch):

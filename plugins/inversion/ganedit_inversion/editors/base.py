@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from ganedit.interfaces import Generator
+from ganedit.interfaces import Edit, Generator
 from ganedit.latent import Latent
 
 from ganedit_inversion.generator_ops import ws_of
@@ -30,6 +30,11 @@ def same_on_all_layers(ws: torch.Tensor) -> bool:
 def edited_latent(ws: torch.Tensor) -> Latent:
     """A W latent when every layer carries the same code, else W+."""
     return Latent("w" if same_on_all_layers(ws) else "w+", {"ws": ws})
+
+
+def make_edit(label: str, generator: Generator, ws: torch.Tensor) -> Edit:
+    """An :class:`Edit` of the edited codes ``ws``: their images and the edited latent."""
+    return Edit(label, render(generator, ws), edited_latent(ws))
 
 
 def need_context(context: Any, who: str) -> Any:

@@ -20,7 +20,7 @@ from ganedit.interfaces import Edit, Editor, Generator, Params
 from ganedit.io.checkpoint import CheckpointError, safe_torch_load
 from ganedit.latent import Latent, LatentError
 
-from ganedit_inversion.editors.base import latent_ws, render
+from ganedit_inversion.editors.base import latent_ws, make_edit
 from ganedit_inversion.layers import LayerSpec, resolve_layers
 
 DIRECTION_SUFFIXES = (".pt", ".pth", ".npy")
@@ -116,4 +116,4 @@ class DirectionEditor(Editor, name="direction"):
         mask = torch.zeros(generator.num_ws, 1, device=ws.device, dtype=ws.dtype)
         mask[resolve_layers(p.layers, generator.num_ws, "direction.layers")] = 1.0
         label = p.label or p.path.stem
-        return [Edit(f"{label}_{s:+g}", render(generator, ws + s * mask * d)) for s in p.strengths]
+        return [make_edit(f"{label}_{s:+g}", generator, ws + s * mask * d) for s in p.strengths]

@@ -24,7 +24,7 @@ from torch import nn
 from ganedit.interfaces import Edit, Editor, Generator, Params
 from ganedit.latent import Latent
 
-from ganedit_inversion.editors.base import latent_ws, render
+from ganedit_inversion.editors.base import latent_ws, make_edit
 from ganedit_inversion.generator_ops import device_of
 from ganedit_inversion.layers import LayerSpec, resolve_layers
 
@@ -144,5 +144,5 @@ class SeFaEditor(Editor, name="sefa"):
         edits = []
         for k, (d, scale) in enumerate(zip(directions.to(ws), scales.tolist())):
             for s in p.strengths:
-                edits.append(Edit(f"sefa{k}_{s:+g}", render(generator, ws + s * scale * mask * d)))
+                edits.append(make_edit(f"sefa{k}_{s:+g}", generator, ws + s * scale * mask * d))
         return edits

@@ -16,7 +16,7 @@ from pydantic import Field, FilePath
 from ganedit.interfaces import Edit, Editor, Generator, Params
 from ganedit.latent import Latent
 
-from ganedit_inversion.editors.base import latent_ws, need_context, render
+from ganedit_inversion.editors.base import latent_ws, make_edit, need_context
 from ganedit_inversion.generator_ops import device_of, ws_of
 from ganedit_inversion.layers import LayerSpec, layer_label, resolve_layers
 
@@ -86,5 +86,5 @@ class StyleMixingEditor(Editor, name="style_mixing"):
                     if self.params.skip_empty and isinstance(spec, str):
                         continue
                     raise
-                edits.append(Edit(f"mix_{name}_{layer_label(spec)}", render(generator, mix_styles(ws, source, layers))))
+                edits.append(make_edit(f"mix_{name}_{layer_label(spec)}", generator, mix_styles(ws, source, layers)))
         return edits

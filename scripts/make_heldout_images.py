@@ -1,0 +1,55 @@
+"""Held-out in-domain test images of ``configs/near_inversion.yaml`` (``assets/images/heldout/``).
+
+Procedural drawings rendered by :mod:`ganedit.data` exactly as the bundled StyleGAN2's training
+data is drawn (``configs/stylegan2_train_small.yaml``'s ``procedural`` dataset: 64 px, all patterns,
+per-region palettes, 2x supersampling), but from a dataset seed whose structure/texture seeds are
+disjoint from every training image's. They are in the generator's domain, not on its manifold: the
+generator never drew them, as an FFHQ generator never drew a given real face. Images 0..COUNT-1 of
+that dataset are taken, none skipped, so nothing is picked by how well it inverts.
+
+    python scripts/make_heldout_images.py          # writes assets/images/heldout/heldout_<i>.png
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from ganedit.data import ProceduralDataset
+from ganedit.io.images import save_image
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_CONFIG = ROOT / "configs" / "stylegan2_train_small.yaml"
+OUT = ROOT / "assets" / "images" / "heldout"
+HELDOUT_SEED = 1  # dataset seed; training uses seed 0
+COUNT = 6
+
+
+def training_seeds(config: Path = TRAIN_CONFIG) -> set[int]:
+    """Every structure/texture seed the bundled generator's training data uses."""
+    params = yaml.safe_load(config.read_text())["dataset"]["params"]
+    data = ProceduralDataset(params["resolution"], params["length"], seed=params.get("seed", 0))
+    return {s for i in range(len(data)) for s in data.factors(i)}
+
+
+def heldout_dataset(count: int = COUNT) -> ProceduralDataset:
+    """The held-out images' dataset: drawn like the training data, from :data:`HELDOUT_SEED`."""
+    params = yaml.safe_load(TRAIN_CONFIG.read_text())["dataset"]["params"]
+    extra = {k: params[k] for k in ("supersample", "patterns", "shape_labels", "palette") if k in params}
+    return ProceduralDataset(params["resolution"], count, seed=HELDOUT_SEED, **extra)
+
+
+def main() -> None:
+    data = heldout_dataset()
+    used = training_seeds()
+    clash = [s for i in range(len(data)) for s in data.factors(i) if s in used]
+    if clash:
+        raise SystemExit(f"held-out seeds {clash} are training seeds; choose another HELDOUT_SEED")
+    for i in range(len(data)):
+        save_image(OUT / f"heldout_{i}.png", data[i])
+    print(f"wrote {len(data)} images to {OUT.relative_to(ROOT)} (factors {[data.factors(i) for i in range(len(data))]})")
+
+
+if __name__ == "__main__":
+    main()
