@@ -49,7 +49,7 @@ from typing import Any, Callable, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
+from pydantic import Field, FilePath, field_validator
 
 import ganedit
 from ganedit.config import Slot
@@ -64,6 +64,7 @@ from ganedit_stylealae.losses import (
     encoder_discriminator_loss,
     fade_in_reals,
     generator_loss,
+    pixel_reconstruction_loss,
     reciprocity_loss,
 )
 from ganedit_stylealae.model import ALAEModel
@@ -219,12 +220,19 @@ class ALAETrainParams(TrainParams):
     mixing: float = Field(STYLE_MIXING_PROB, ge=0, le=1, description="style-mixing probability (steps 1, 2)")
     reciprocity_updates_mapping: bool = Field(
         True, description="step 3 also updates F (official code); false: only E and G (paper)")
+    pixel_reconstruction: float = Field(
+        0.0, ge=0, description="ours: weight of an extra real-image term mean((G(E(x)) - x)^2) in step 3 "
+                               "(0: the paper and the official code)")
     betas: tuple[float, float] = Field((0.0, 0.99), description="Adam betas (official: 0, 0.99)")
     random_flip: bool = Field(True, description="flip real images horizontally at random (official FLIP_IMAGES)")
     ema_half_life_images: float = Field(EMA_HALF_LIFE_IMAGES, gt=0,
                                         description="EMA of the networks: half-life in images (official 10k)")
     dlatent_avg_beta: float = Field(DLATENT_AVG_BETA, ge=0, lt=1,
                                     description="running mean of w: decay per generation")
+    init_checkpoint: FilePath | None = Field(
+        None, description="start from this native StyleALAE file (its live networks train, its EMA networks "
+                          "seed the EMA; fresh Adam state, as the official code on every restart); the "
+                          "architecture fields must match it")
     # outputs
     grid_images: int = Field(8, ge=1, le=64, description="real images in the reconstruction grid")
     n_sample: int = Field(8, ge=1, le=64, description="fixed-z samples in the sample grid")
@@ -331,6 +339,8 @@ class ALAETrainer(Trainer):
         self._broadcast(model)
         self.model = self.add_module("model", model, ddp=False)
         self.add_ema("model_s", "model", decay=0.0, auto=False)
+        if p.init_checkpoint is not None:
+            self._load_init(Path(p.init_checkpoint), arch)
         self.add_optimizer("encoder", make_adam(
             [{"params": list(model.encoder.parameters())}, {"params": list(model.mapping_d.parameters())}],
             self.schedule.lr(0), tuple(p.betas)))
@@ -348,6 +358,17 @@ class ALAETrainer(Trainer):
         items = [dataset[i % len(dataset)] for i in range(p.grid_images)]
         self.grid_real = torch.stack([x[0] if isinstance(x, (tuple, list)) else x for x in items]).float().to(self.device)
         self._say(f"alae_train: {res} px, {arch.num_ws} style inputs; {self.schedule.describe()}")
+
+    def _load_init(self, path: Path, arch: ALAEArch) -> None:
+        """Live networks and dlatent_avg from ``path``'s live set, the EMA copy from its EMA set."""
+        for which, target in (("live", self.model), ("ema", self.ema_modules["model_s"])):
+            loaded = ALAEModel.from_checkpoint(path, which=which)
+            if loaded.arch != arch:
+                raise ValueError(f"init_checkpoint {path}: its architecture {loaded.arch} differs from this "
+                                 f"run's {arch}; set latent_size, start_channels, max_channels, "
+                                 "mapping_layers and d_activation as it was trained")
+            target.load_state_dict(loaded.state_dict())
+        self._say(f"alae_train: networks from {path}")
 
     def _broadcast(self, model: torch.nn.Module) -> None:
         """Rank 0's weights everywhere (they already agree: same seed; this guards the invariant)."""
@@ -453,6 +474,9 @@ class ALAETrainer(Trainer):
         z = torch.randn(b, self.arch.latent_size, device=self.device)
         self._track_w(z)
         loss_ae, _ = reciprocity_loss(model, z, lod, blend, update_mapping=p.reciprocity_updates_mapping)
+        loss_pixel = pixel_reconstruction_loss(model, x, lod, blend)[0] if p.pixel_reconstruction else None
+        if loss_pixel is not None:
+            loss_ae = loss_ae + p.pixel_reconstruction * loss_pixel
         self._update(loss_ae, ("encoder", "decoder"), zero_fill=(model.mapping_d,))
 
         # One running mean of w for every process, so rank 0's checkpoint holds everyone's state.
@@ -463,6 +487,8 @@ class ALAETrainer(Trainer):
                                   "lod": float(lod), "blend": blend}
         if "r1" in logs_d:
             losses["r1"] = logs_d["r1"]
+        if loss_pixel is not None:
+            losses["pixel"] = loss_pixel.detach()
         return losses
 
     # ------------------------------------------------------------------ outputs
