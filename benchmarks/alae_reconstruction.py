@@ -12,6 +12,10 @@ which stands for its ``checkpoints/step-*.pt`` snapshots and ``last.pt``, giving
   reciprocity error ``mean((E(G(w)) - w)^2)`` relative to the per-dimension variance of w: what
   step 3 of the training loop optimises. Good numbers here and poor ones on real images mean the
   encoder works on G's images and the gap is G's coverage of the data (or E's generalisation);
+* **references** without any model, on the same six images: every pixel painted with the image's
+  mean colour, every region of the (known) layout painted with its mean colour (perfect layout, no
+  pattern), and the image box-downscaled to 8 px and bilinearly upscaled: what a reconstruction
+  must beat to carry more than the colours, and roughly what a given PSNR / SSIM means here;
 * **G's reach** (``--optimise-steps N``): the best single w (and per-slot w+) for each of the six
   images, found by N Adam steps on the pixel MSE from E(x) (const noise). If even this stays
   below a target, no encoder can reach it with this generator.
@@ -83,6 +87,33 @@ def held_out_images(resolution: int) -> torch.Tensor:
 
     cfg = yaml.safe_load((REPO / "configs" / "alae_reconstruct.yaml").read_text())
     return torch.stack([render(s, t, resolution) for s, t in cfg["procedural"]])
+
+
+def references(resolution: int) -> list[dict[str, Any]]:
+    """Model-free reconstructions of the six images (see the module doc)."""
+    import torch.nn.functional as F
+    import yaml
+
+    from ganedit.data import structure_labels
+    from ganedit.metrics import psnr, ssim
+
+    x = held_out_images(resolution)
+    pairs = yaml.safe_load((REPO / "configs" / "alae_reconstruct.yaml").read_text())["procedural"]
+    regions = torch.zeros_like(x)
+    for i, (s, _) in enumerate(pairs):
+        labels = structure_labels(s, resolution)
+        for k in labels.unique():
+            mask = labels == k
+            regions[i][:, mask] = x[i][:, mask].mean(1, keepdim=True)
+    rows = {"reference: image mean colour": x.mean((2, 3), keepdim=True).expand_as(x),
+            "reference: region mean colours (true layout)": regions,
+            "reference: 8 px copy, upscaled": F.interpolate(F.avg_pool2d(x, resolution // 8), size=resolution,
+                                                             mode="bilinear", align_corners=False)}
+    out = [{"model": k, "held6_psnr": float(psnr(v, x).mean()), "held6_ssim": float(ssim(v, x).mean())}
+           for k, v in rows.items()]
+    x64 = dataset_images(1, 64, resolution)
+    out[0]["held64_psnr"] = float(psnr(x64.mean((2, 3), keepdim=True).expand_as(x64), x64).mean())
+    return out
 
 
 def dataset_images(seed: int, n: int, resolution: int) -> torch.Tensor:
@@ -178,11 +209,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="Adam steps of the best-w search (0: skip that column pair)")
     ap.add_argument("--which", choices=("ema", "live"), default="ema",
                     help="the EMA networks (what inference loads, default) or the live ones")
+    ap.add_argument("--no-references", action="store_true", help="leave out the model-free reference rows")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = []
+    rows = [] if args.no_references else references(32)
     for spec in args.models:
         for label, step, model in load_models(spec, args.which):
             t = time.perf_counter()

@@ -14,6 +14,10 @@ in :mod:`ganedit_stylealae.losses`):
    encoder optimizer still steps D with a zero gradient, so D's Adam second moment decays twice
    per iteration (its weights do not move in this step).
 
+Optional, ours (off by default): ``pixel_reconstruction: k`` adds ``k * mean((G(E(x)) - x)^2)`` on the
+real batch to step 3 (E and G learn to reconstruct real images, not only G's own; see
+docs/models.md for its measured effect). ``init_checkpoint`` starts from a trained native file.
+
 Official details kept: Adam with betas (0, 0.99), eps 1e-8, no learning-rate decay, a learning
 rate and a batch size per level of detail (LOD), optimizer state reset at every LOD switch,
 style mixing (probability 0.9) in steps 1 and 2, generator noise on, random horizontal flips,
@@ -232,7 +236,7 @@ class ALAETrainParams(TrainParams):
     init_checkpoint: FilePath | None = Field(
         None, description="start from this native StyleALAE file (its live networks train, its EMA networks "
                           "seed the EMA; fresh Adam state, as the official code on every restart); the "
-                          "architecture fields must match it")
+                          "architecture fields must match it; a run resuming from its own checkpoint ignores it")
     # outputs
     grid_images: int = Field(8, ge=1, le=64, description="real images in the reconstruction grid")
     n_sample: int = Field(8, ge=1, le=64, description="fixed-z samples in the sample grid")
