@@ -16,15 +16,26 @@ which stands for its ``checkpoints/step-*.pt`` snapshots and ``last.pt``, giving
   mean colour, every region of the (known) layout painted with its mean colour (perfect layout, no
   pattern), and the image box-downscaled to 8 px and bilinearly upscaled: what a reconstruction
   must beat to carry more than the colours, and roughly what a given PSNR / SSIM means here;
+* **best linear codes** (``--pca-images N``, default 4,000, 0 skips): the images projected on the
+  top K principal components of N training images (K = 64, StyleALAE's latent size, and larger):
+  what the best *linear* K-number code reconstructs. A plain autoencoder can beat it only by being
+  non-linear; a network that stays below it is limited by its training, not by the latent size;
 * **G's reach** (``--optimise-steps N``): the best single w (and per-slot w+) for each of the six
   images, found by N Adam steps on the pixel MSE from E(x) (const noise). If even this stays
   below a target, no encoder can reach it with this generator.
+
+**Autoencoder control** (``--autoencoder START,MAX,LATENT,LR``, repeatable): E and G of that width
+trained from scratch as a plain autoencoder, ``mean((G(E(x)) - x)^2)`` on the training stream only
+(no GAN, no reciprocity; Adam betas (0, 0.99), batch 16, ``--autoencoder-steps`` iterations, fixed
+32 px): how fast the networks themselves learn these images, whatever the ALAE objective.
 
 Usage::
 
     python benchmarks/alae_reconstruction.py                               # the bundled model
     python benchmarks/alae_reconstruction.py runs/alae_a runs/alae_b/stylealae.safetensors
     python benchmarks/alae_reconstruction.py --optimise-steps 0 --json out.json runs/alae_a
+    python benchmarks/alae_reconstruction.py --no-references --autoencoder 16,64,64,0.0015 \
+        --autoencoder 32,128,64,0.0015 --autoencoder-steps 1000 --optimise-steps 0
 """
 
 from __future__ import annotations
@@ -89,7 +100,8 @@ def held_out_images(resolution: int) -> torch.Tensor:
     return torch.stack([render(s, t, resolution) for s, t in cfg["procedural"]])
 
 
-def references(resolution: int) -> list[dict[str, Any]]:
+def references(resolution: int, pca_images: int = 0,
+               pca_dims: tuple[int, ...] = (64, 128, 256)) -> list[dict[str, Any]]:
     """Model-free reconstructions of the six images (see the module doc)."""
     import torch.nn.functional as F
     import yaml
@@ -109,10 +121,23 @@ def references(resolution: int) -> list[dict[str, Any]]:
             "reference: region mean colours (true layout)": regions,
             "reference: 8 px copy, upscaled": F.interpolate(F.avg_pool2d(x, resolution // 8), size=resolution,
                                                              mode="bilinear", align_corners=False)}
-    out = [{"model": k, "held6_psnr": float(psnr(v, x).mean()), "held6_ssim": float(ssim(v, x).mean())}
-           for k, v in rows.items()]
     x64 = dataset_images(1, 64, resolution)
-    out[0]["held64_psnr"] = float(psnr(x64.mean((2, 3), keepdim=True).expand_as(x64), x64).mean())
+    rows64 = {"reference: image mean colour": x64.mean((2, 3), keepdim=True).expand_as(x64)}
+    if pca_images:
+        train = dataset_images(0, pca_images, resolution).flatten(1)
+        mean = train.mean(0)
+        basis = torch.linalg.svd(train - mean, full_matrices=False).Vh
+        for k in pca_dims:
+            name = f"reference: best linear {k}-number code (PCA of {pca_images:,} training images)"
+            project = lambda v: ((v.flatten(1) - mean) @ basis[:k].T @ basis[:k] + mean).view_as(v)  # noqa: E731
+            rows[name], rows64[name] = project(x), project(x64)
+    out = []
+    for k, v in rows.items():
+        row = {"model": k, "held6_psnr": float(psnr(v, x).mean()), "held6_ssim": float(ssim(v, x).mean())}
+        if k in rows64:
+            row["held64_psnr"] = float(psnr(rows64[k], x64).mean())
+            row["held64_ssim"] = float(ssim(rows64[k], x64).mean())
+        out.append(row)
     return out
 
 
@@ -170,7 +195,35 @@ def reach(model: Any, x: torch.Tensor, steps: int, per_slot: bool, lr: float = 0
     return float(psnr(rec, x).mean()), float(ssim(rec, x).mean())
 
 
-def measure(model: Any, optimise_steps: int) -> dict[str, float]:
+def autoencoder_control(spec: str, steps: int, seed: int = 0) -> Any:
+    """E and G (widths ``START,MAX``, latent ``LATENT``) trained ``steps`` iterations at learning rate
+    ``LR`` on the pixel MSE alone (see the module doc)."""
+    from ganedit_stylealae.arch import ALAEArch
+    from ganedit_stylealae.losses import pixel_reconstruction_loss
+    from ganedit_stylealae.model import ALAEModel
+
+    start, top, latent, lr = spec.split(",")
+    arch = ALAEArch.from_resolution(32, start_channels=int(start), max_channels=int(top), latent_size=int(latent),
+                                    mapping_layers=4)
+    model = ALAEModel.random(arch, seed=seed).train()
+    params = list(model.encoder.parameters()) + list(model.decoder.parameters())
+    opt = torch.optim.Adam(params, lr=float(lr), betas=(0.0, 0.99), eps=1e-8)
+    from ganedit.data import ProceduralDataset
+
+    data = ProceduralDataset(32, 20000, seed=0)
+    rng = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for _ in range(steps):
+            x = torch.stack([data[int(i)] for i in torch.randint(0, len(data), (16,), generator=rng)])
+            loss, _ = pixel_reconstruction_loss(model, x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+def measure(model: Any, optimise_steps: int, autoencoder: bool = False) -> dict[str, float]:
     res = model.arch.resolution
     held = held_out_images(res)
     row: dict[str, float] = {}
@@ -178,6 +231,8 @@ def measure(model: Any, optimise_steps: int) -> dict[str, float]:
     row["held6_const_psnr"], row["held6_const_ssim"] = reconstruction(model, held, "const")
     row["held64_psnr"], row["held64_ssim"] = reconstruction(model, dataset_images(1, 64, res), "random")
     row["train64_psnr"], row["train64_ssim"] = reconstruction(model, dataset_images(0, 64, res), "random")
+    if autoencoder:  # F was never trained: no samples to reconstruct, no reach to speak of
+        return row
     row.update(fakes(model))
     if optimise_steps:
         row["reach_w_psnr"], row["reach_w_ssim"] = reach(model, held, optimise_steps, per_slot=False)
@@ -186,7 +241,7 @@ def measure(model: Any, optimise_steps: int) -> dict[str, float]:
 
 
 COLUMNS = [("held6_psnr", "held-out 6 PSNR", 2), ("held6_ssim", "SSIM", 3), ("held6_const_psnr", "const-noise PSNR", 2),
-           ("held64_psnr", "held-out 64 PSNR", 2), ("train64_psnr", "train 64 PSNR", 2),
+           ("held64_psnr", "held-out 64 PSNR", 2), ("held64_ssim", "SSIM", 3), ("train64_psnr", "train 64 PSNR", 2),
            ("fake_psnr", "fakes G(E(G(w))) PSNR", 2), ("reciprocity_rel", "reciprocity / var(w)", 3),
            ("reach_w_psnr", "best w PSNR", 2), ("reach_w_ssim", "best w SSIM", 3),
            ("reach_wplus_psnr", "best w+ PSNR", 2)]
@@ -203,18 +258,25 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("models", nargs="*", default=[str(BUNDLED)],
+    ap.add_argument("models", nargs="*",
                     help="native .safetensors files, training .pt checkpoints or run folders")
     ap.add_argument("--optimise-steps", type=int, default=300,
                     help="Adam steps of the best-w search (0: skip that column pair)")
     ap.add_argument("--which", choices=("ema", "live"), default="ema",
                     help="the EMA networks (what inference loads, default) or the live ones")
+    ap.add_argument("--autoencoder", action="append", default=[], metavar="START,MAX,LATENT,LR",
+                    help="also train this plain-autoencoder control (repeatable; see the module doc)")
+    ap.add_argument("--autoencoder-steps", type=int, default=1000)
     ap.add_argument("--no-references", action="store_true", help="leave out the model-free reference rows")
+    ap.add_argument("--pca-images", type=int, default=4000,
+                    help="training images for the best-linear-code references (0: leave them out)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = [] if args.no_references else references(32)
+    if not args.models and not args.autoencoder:
+        args.models = [str(BUNDLED)]
+    rows = [] if args.no_references else references(32, args.pca_images)
     for spec in args.models:
         for label, step, model in load_models(spec, args.which):
             t = time.perf_counter()
@@ -223,6 +285,14 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(f"{label}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()
                                             if isinstance(v, float)), file=sys.stderr, flush=True)
+    for spec in args.autoencoder:
+        t = time.perf_counter()
+        model = autoencoder_control(spec, args.autoencoder_steps)
+        row = {"model": f"autoencoder control {spec} ({args.autoencoder_steps} its)",
+               **measure(model, 0, autoencoder=True), "seconds": round(time.perf_counter() - t, 1)}
+        rows.append(row)
+        print(f"{row['model']}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items() if isinstance(v, float)),
+              file=sys.stderr, flush=True)
     print(table(rows))
     print(f"\n(torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{args.threads} thread(s))")
