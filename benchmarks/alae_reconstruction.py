@@ -58,8 +58,8 @@ def load_models(spec: str, which: str = "ema") -> list[tuple[str, int | None, An
     """``[(label, step, ALAEModel)]`` for a native file, a training checkpoint or a run folder;
     ``which``: the EMA networks (what inference loads) or the live ones."""
     from ganedit.io.checkpoint import safe_torch_load
-    from ganedit_stylealae.arch import ALAEArch
     from ganedit_stylealae.model import ALAEModel
+    from ganedit_stylealae.train import train_checkpoint_models
 
     path = Path(spec)
     if path.is_dir():
@@ -78,14 +78,8 @@ def load_models(spec: str, which: str = "ema") -> list[tuple[str, int | None, An
         return out
     if path.suffix == ".pt":
         state = safe_torch_load(path)
-        p = state["params"]
-        res = int(p["dataset"]["params"]["resolution"])
-        arch = ALAEArch.from_resolution(res, start_channels=p["start_channels"], max_channels=p["max_channels"],
-                                        latent_size=p["latent_size"], mapping_layers=p["mapping_layers"],
-                                        d_activation=p["d_activation"])
-        model = ALAEModel(arch)
-        model.load_state_dict(state["ema"]["model_s"] if which == "ema" else state["modules"]["model"])
-        return [(str(path), int(state["step"]), model.eval())]
+        ema, live = train_checkpoint_models(state)
+        return [(str(path), int(state["step"]), ema if which == "ema" else live)]
     model = ALAEModel.from_checkpoint(path, which=which)
     return [(str(path), None, model.eval())]
 

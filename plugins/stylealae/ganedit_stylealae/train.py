@@ -58,6 +58,7 @@ from pydantic import Field, FilePath, field_validator
 import ganedit
 from ganedit.config import Slot
 from ganedit.distributed import all_reduce_mean
+from ganedit.io.checkpoint import CheckpointError
 from ganedit.io.images import make_grid
 from ganedit.training import DataStream, TrainParams, Trainer, make_adam
 
@@ -596,3 +597,52 @@ __all__ = [
     "make_schedule",
     "reciprocity_error",
 ]
+
+
+# --------------------------------------------------------------------------- exporting a snapshot
+TRAINER_NAME = ALAETrainer.__name__
+
+
+def sniff_train_checkpoint(path: str | Path) -> bool:
+    """Cheap test for an ``alae_train`` checkpoint (``checkpoints/*.pt``): its trainer name, unpickling nothing."""
+    import zipfile
+
+    p = Path(path)
+    try:
+        if not zipfile.is_zipfile(p):
+            return False
+        with zipfile.ZipFile(p) as zf:
+            pkl = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
+            blob = zf.read(pkl) if pkl else b""
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return b"ganedit.training" in blob and TRAINER_NAME.encode() in blob
+
+
+def train_checkpoint_models(state: dict[str, Any]) -> tuple[ALAEModel, ALAEModel]:
+    """``(ema, live)`` networks of a loaded ``alae_train`` checkpoint (any step, not only the final one)."""
+    p = state["params"]
+    arch = ALAEArch.from_resolution(int(p["dataset"]["params"]["resolution"]), start_channels=p["start_channels"],
+                                    max_channels=p["max_channels"], latent_size=p["latent_size"],
+                                    mapping_layers=p["mapping_layers"], d_activation=p["d_activation"])
+    out = []
+    for sd in (state["ema"]["model_s"], state["modules"]["model"]):
+        with torch.random.fork_rng(devices=[]):
+            model = ALAEModel(arch)
+        model.load_state_dict(sd)
+        out.append(model.eval())
+    return out[0], out[1]
+
+
+def convert_train_checkpoint(src: str | Path, dst: str | Path) -> None:
+    """``ganedit convert`` hook: an ``alae_train`` snapshot -> the native file the run would export
+    (EMA and live sets, dlatent_avg), so any step can become a model, not only the last one."""
+    from ganedit.io.checkpoint import safe_torch_load
+
+    state = safe_torch_load(src)
+    if not isinstance(state, dict) or state.get("trainer") != TRAINER_NAME:
+        raise CheckpointError(f"{src}: not an alae_train checkpoint (trainer {state.get('trainer')!r})")
+    ema, live = train_checkpoint_models(state)
+    ema.save_native(dst, which="ema", live=live,
+                    extra={"source": "ganedit alae_train", "converted_from": Path(src).name,
+                           "steps": int(state["step"]), "training": state["params"]})

@@ -299,3 +299,28 @@ def test_pixel_reconstruction_term_lowers_the_real_image_error(tmp_path: Path):
         errors.append(float(loss))
         assert ("pixel" in read_train_log(tmp_path / str(weight))[-1]) == (weight > 0)
     assert errors[1] < 0.92 * errors[0], errors
+
+
+def test_convert_exports_any_training_snapshot(tmp_path: Path):
+    """``ganedit convert`` on an ``alae_train`` snapshot writes the native file the run exports at its
+    end (so a mid-run step can become the model); other ``.pt`` files get a clear error."""
+    from ganedit.io.checkpoint import CheckpointError
+    from ganedit_stylealae.checkpoint import sniff_official
+    from ganedit_stylealae.train import convert_train_checkpoint, sniff_train_checkpoint
+
+    summary = ganedit.run(tiny(8, schedule="fixed", steps=2, checkpoint_every=1), output=tmp_path / "run", quiet=True)
+    snapshot = tmp_path / "run" / "checkpoints" / "last.pt"
+    assert sniff_train_checkpoint(snapshot) and not sniff_official(snapshot)
+    fmt = ganedit.load_registry().sniff(snapshot)
+    assert fmt is not None and fmt.name == "alae_train"
+    fmt.convert(snapshot, tmp_path / "converted.safetensors")
+    for which in ("ema", "live"):
+        exported = ALAEModel.from_checkpoint(summary["final_checkpoint"], which=which).state_dict()
+        converted = ALAEModel.from_checkpoint(tmp_path / "converted.safetensors", which=which).state_dict()
+        assert exported.keys() == converted.keys()
+        assert all(torch.equal(exported[k], converted[k]) for k in exported), which
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    assert not sniff_train_checkpoint(other)
+    with pytest.raises(CheckpointError, match="not an alae_train checkpoint"):
+        convert_train_checkpoint(other, tmp_path / "x.safetensors")
