@@ -1,4 +1,4 @@
-"""The ``ganedit`` command line: run, validate, plugins, components, describe, schema, convert."""
+"""The ``ganedit`` command line: run, validate, plugins, components, describe, schema, convert, serve."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from typing import Any, Sequence
 
 from pydantic import BaseModel
 
-EXIT_USAGE = 2
+from ganedit.errors import (EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_ITEMS_FAILED,
+                            GanEditError)
+
+EXIT_USAGE = EXIT_INPUT
 
 
 def _registry(args: argparse.Namespace):
@@ -23,17 +26,33 @@ def _registry(args: argparse.Namespace):
 # ----------------------------------------------------------------------------- commands
 def cmd_run(args: argparse.Namespace) -> int:
     from ganedit.config import load_config
-    from ganedit.runner import run
+    from ganedit.runner import default_output, run
 
     registry = _registry(args)
     config = load_config(args.config, overrides=args.set, registry=registry)
     summary = run(config, output=args.output, device=args.device, seed=args.seed, quiet=args.quiet,
                   registry=registry, overrides=None)
+    out = args.output or config.output or default_output(config)
     if not args.quiet:
-        out = args.output or config.output or f"runs/{Path(args.config).stem}"
         print(f"done: outputs in {out}")
         print(json.dumps(summary, indent=2, default=str))
+    failed = failed_items(summary)
+    if failed:
+        # Said even with --quiet: a batch with failures must not look like a success.
+        print(f"error: {failed}; see {Path(out) / 'metrics.json'}", file=sys.stderr)
+        return EXIT_ITEMS_FAILED
     return 0
+
+
+def failed_items(summary: dict[str, Any]) -> str | None:
+    """"2 of 4 images failed" when a task's summary reports failed items (``num_failed`` with
+    ``num_images`` or ``num_items``), else ``None``."""
+    failed = summary.get("num_failed")
+    if not isinstance(failed, int) or failed <= 0:
+        return None
+    total = summary.get("num_images", summary.get("num_items"))
+    noun = "images" if "num_images" in summary else "items"
+    return f"{failed} of {total} {noun} failed" if isinstance(total, int) else f"{failed} {noun} failed"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -61,6 +80,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             print("    checkpoint formats: " + ", ".join(p.formats))
         if p.error:
             print("    error: " + p.error)
+        if p.warning:
+            print("    warning: " + p.warning)
     if not registry.plugins:
         print("no plugins installed")
     return 0
@@ -205,11 +226,13 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from ganedit.io.checkpoint import CheckpointError
+    from ganedit.io.output import check_destination
 
     registry = _registry(args)
     src = Path(args.src)
     if not src.is_file():
         raise CheckpointError(f"{src}: checkpoint not found")
+    check_destination(args.dst, src=src, force=args.force)
     if args.format:
         found = [f for f in registry.formats if f.name == args.format]
         if not found:
@@ -224,6 +247,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
     fmt.convert(src, Path(args.dst))
     print(f"{src} ({fmt.name}) -> {args.dst}")
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import gradio  # noqa: F401 - only to tell whether the optional extra is installed
+    except ImportError:
+        print("error: ganedit serve needs the web library gradio, which is not installed; install it with "
+              "`pip install -e '.[serve]'` (or `pip install -r requirements.txt`)", file=sys.stderr)
+        return EXIT_USAGE
+    from ganedit.serve.app import serve
+    from ganedit.serve.uploads import UploadLimits
+
+    limits = UploadLimits(max_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels)
+    return serve(args.configs, overrides=args.set, output=args.output, limits=limits, host=args.host,
+                 port=args.port)
 
 
 # ----------------------------------------------------------------------------- parser
@@ -271,17 +309,27 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("src")
     cv.add_argument("dst")
     cv.add_argument("--format", default=None, help="source format (default: sniffed)")
+    cv.add_argument("--force", action="store_true", help="replace DST if it exists")
     cv.set_defaults(func=cmd_convert)
+
+    sv = sub.add_parser("serve", help="interactive editor in the browser (invert, edit, download)")
+    sv.add_argument("configs", nargs="*", metavar="CONFIG",
+                    help="invert / swapae_swap / tcp_stylize configs, one tab each (default: the bundled ones)")
+    sv.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a value of every config")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    sv.add_argument("--port", type=int, default=7860)
+    sv.add_argument("--output", "-o", default="runs/serve", help="folder of the sessions' run folders")
+    sv.add_argument("--max-upload-mb", type=float, default=20.0, help="largest upload in MiB (default 20)")
+    sv.add_argument("--max-pixels", type=int, default=4096 * 4096,
+                    help="largest upload in pixels, width x height (default 4096 x 4096)")
+    sv.set_defaults(func=cmd_serve)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from ganedit.config import ConfigError
-    from ganedit.io.checkpoint import CheckpointError
-    from ganedit.io.images import ImageReadError
-    from ganedit.latent import LatentError
-    from ganedit.metrics import MetricUnavailable
-    from ganedit.registry import PluginError, RegistryError
+    """The ``ganedit`` command; returns the exit status (see docs/cli.md, "Exit codes")."""
+    from ganedit.io.output import is_disk_full
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -294,22 +342,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(args.func(args) or 0)
-    except (ConfigError, RegistryError, CheckpointError, ImageReadError, LatentError, MetricUnavailable,
-            PluginError) as exc:
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here for buffered output
+        return status
+    except BrokenPipeError:
+        # The reader went away (`ganedit schema | head`): one line on stderr instead of a traceback,
+        # and keep the interpreter from complaining again when it flushes stdout at exit.
+        _silence_stdout()
+        _error_lines("stdout was closed by its reader (broken pipe); the output was cut short")
+        return EXIT_BROKEN_PIPE
+    except GanEditError as exc:
         if args.debug:
             raise
-        for line in str(exc).splitlines():
-            print(f"error: {line}", file=sys.stderr)
-        return EXIT_USAGE
+        _error_lines(str(exc))
+        return EXIT_INPUT
     except FloatingPointError as exc:  # training divergence (NonFiniteLossError): one clear line
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        _error_lines(str(exc))
+        return EXIT_FAILURE
+    except OSError as exc:  # full disk, I/O error while writing outputs
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        if is_disk_full(exc):
+            _error_lines(f"{where}disk full ({exc.strerror or exc}); the files written before are complete "
+                         f"and the one being written was not replaced")
+        else:
+            _error_lines(f"{where}{exc.strerror or exc}")
+        return EXIT_FAILURE
     except KeyboardInterrupt as exc:
         print(f"interrupted: {exc}" if str(exc) else "interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def _error_lines(message: str) -> None:
+    for line in message.splitlines() or [""]:
+        print(f"error: {line}", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout replaced (tests) or already closed
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

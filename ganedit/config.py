@@ -18,6 +18,7 @@ from typing import Any, Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from ganedit.errors import GanEditError
 from ganedit.interfaces import Params
 
 
@@ -74,7 +75,7 @@ class Problem:
         return f"{self.path}{comp}: {self.message}"
 
 
-class ConfigError(ValueError):
+class ConfigError(GanEditError, ValueError):
     """One or more config problems; ``str()`` gives one line per problem."""
 
     def __init__(self, problems: list[Problem] | str):
@@ -84,7 +85,10 @@ class ConfigError(ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-COMMON_KEYS = {"task", "seed", "device", "threads", "output", "description"}
+COMMON_KEYS = {"task", "seed", "device", "threads", "output", "description", "downloads"}
+#: Largest seed (32 bits, numpy's range): tasks derive seeds from it with offsets and multiples
+#: (per image, per process, per training step) that must stay within torch's 64 bits.
+MAX_SEED = 2**32 - 1
 
 
 class RunConfig(BaseModel):
@@ -93,13 +97,16 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     task: str
-    seed: int = Field(0, ge=0, description="global random seed")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="global random seed")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, ge=1, description="torch CPU threads for this run (default: torch's "
                                                          "choice, usually one per core); on a small shared "
                                                          "machine 1 is often fastest")
     output: str | None = None
     description: str = ""
+    downloads: dict[str, str] = Field(default_factory=dict, description="files the config needs that ganedit "
+                                      "does not ship: {path or folder: where to get it}; 'not found' problems "
+                                      "under those paths quote it (not part of resolved())")
     params: Any = None  # the task's validated Params
     source: str | None = None
 
@@ -272,6 +279,38 @@ def validate_component(registry: Any, kind: str, spec: Any, path: str) -> tuple[
 # --------------------------------------------------------------------------- public API
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a mapping with a repeated key is an error (YAML 1.2 forbids it; the
+    plain loader silently keeps the last value)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # unhashable key: the base class reports it
+                continue
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {first.line + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+    return f"invalid YAML at {where}: {getattr(exc, 'problem', None) or exc}"
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys (raises ``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def parse_overrides(overrides: list[str] | None) -> list[tuple[list[str], Any]]:
     """``a.b.c=VALUE`` strings -> ``(['a','b','c'], value)``; the value is parsed as YAML."""
     out = []
@@ -283,30 +322,46 @@ def parse_overrides(overrides: list[str] | None) -> list[tuple[list[str], Any]]:
         if not parts:
             raise ConfigError([Problem("--set", None, f"empty key in {item!r}")])
         try:
-            parsed = yaml.safe_load(value) if value != "" else ""
+            parsed = parse_yaml(value) if value != "" else ""
+        except yaml.constructor.ConstructorError as exc:
+            raise ConfigError([Problem(f"--set {key}", None, _yaml_problem(exc))]) from None
         except yaml.YAMLError:
             parsed = value
         out.append((parts, parsed))
     return out
 
 
+def _list_index(parts: list[str], depth: int, cur: list[Any]) -> int:
+    """The index ``parts[depth]`` into the list ``cur`` (reached by ``parts[:depth]``), checked."""
+    key, where = ".".join(parts), ".".join(parts[:depth])
+    part = parts[depth]
+    if not part.lstrip("-").isdigit():
+        raise ConfigError([Problem(f"--set {key}", None, f"{where} is a list: expected an index 0..{len(cur) - 1}, "
+                                                         f"got {part!r}")])
+    index = int(part)
+    if not -len(cur) <= index < len(cur):
+        raise ConfigError([Problem(f"--set {key}", None, f"index {index} is out of range: {where} has "
+                                                         f"{len(cur)} item{'s' if len(cur) != 1 else ''}")])
+    return index
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """``raw`` with ``--set`` overrides applied (a copy); a missing mapping level is created, a list
+    index must exist."""
     raw = copy.deepcopy(raw)
     for parts, value in parse_overrides(overrides):
         cur: Any = raw
-        for i, part in enumerate(parts[:-1]):
-            key: Any = int(part) if isinstance(cur, list) and part.lstrip("-").isdigit() else part
+        for depth, part in enumerate(parts[:-1]):
             if isinstance(cur, list):
-                cur = cur[key]
+                cur = cur[_list_index(parts, depth, cur)]
                 continue
-            if key not in cur or not isinstance(cur[key], (dict, list)):
-                cur[key] = {}
-            cur = cur[key]
-        last: Any = parts[-1]
+            if part not in cur or not isinstance(cur[part], (dict, list)):
+                cur[part] = {}
+            cur = cur[part]
         if isinstance(cur, list):
-            cur[int(last)] = value
+            cur[_list_index(parts, len(parts) - 1, cur)] = value
         else:
-            cur[last] = value
+            cur[parts[-1]] = value
     return raw
 
 
@@ -315,12 +370,19 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError([Problem(str(p), None, "config file not found")])
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError([Problem(str(p), None, f"cannot read the config: {exc.strerror or exc}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError([Problem(str(p), None, f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line} "
+                                                 f"(offset {exc.start}); save the config as UTF-8")]) from None
+    try:
+        data = parse_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        raise ConfigError([Problem(str(p), None, f"invalid YAML at {where}: "
-                                                 f"{getattr(exc, 'problem', exc)}")]) from None
+        raise ConfigError([Problem(str(p), None, _yaml_problem(exc))]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -351,16 +413,28 @@ def validate_config(raw: dict[str, Any], registry: Any = None, source: str | Non
     try:
         params = model.model_validate(body)
     except ValidationError as exc:
-        raise ConfigError(pydantic_problems(exc, "", head.task, model)) from None
+        raise ConfigError(with_downloads(pydantic_problems(exc, "", head.task, model), head.downloads)) from None
     problems += [Problem("config", head.task, msg) for msg in entry.cls.check_params(params)]
     problems += _walk_slots(registry, params, "")
     if not problems:
         problems += [Problem(p, head.task, m) for p, m in entry.cls.check_compatibility(params, registry)]
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(with_downloads(problems, head.downloads))
     head.params = params
     head.source = source
     return head
+
+
+def with_downloads(problems: list[Problem], downloads: dict[str, str]) -> list[Problem]:
+    """'not found' problems of a path under a ``downloads`` entry, with where to get it appended."""
+    keys = sorted(downloads, key=len, reverse=True)  # the most specific entry wins
+    out = []
+    for p in problems:
+        # (a component's own message may already say where to download the file)
+        key = next((k for k in keys if "not found" in p.message and "download" not in p.message.lower()
+                    and k.rstrip("/") in p.message), None)
+        out.append(Problem(p.path, p.component, f"{p.message}; get it: {downloads[key]}") if key else p)
+    return out
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None, registry: Any = None) -> RunConfig:

@@ -7,6 +7,8 @@ from typing import Iterator, Literal
 
 import torch
 
+from ganedit.errors import GanEditError
+
 #: Known latent spaces. ``w+`` is the per-layer extended W space. ``structure_texture`` is the
 #: Swapping Autoencoder / TCP pair (spatial structure code + texture code).
 LatentSpace = Literal["z", "w", "w+", "structure_texture"]
@@ -19,7 +21,7 @@ SPACE_TENSORS: dict[str, tuple[str, ...]] = {
 }
 
 
-class LatentError(ValueError):
+class LatentError(GanEditError, ValueError):
     """A latent of the wrong space or shape."""
 
 

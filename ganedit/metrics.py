@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from ganedit.errors import GanEditError
+
 #: LPIPS backbones and the torchvision weight files they need in the torch hub cache.
 LPIPS_BACKBONE_FILES = {
     "alex": "alexnet-owt-7be5be79.pth",
@@ -15,7 +17,7 @@ LPIPS_BACKBONE_FILES = {
 }
 
 
-class MetricUnavailable(RuntimeError):
+class MetricUnavailable(GanEditError, RuntimeError):
     """A metric whose package or pretrained weights are not available on this machine."""
 
 

@@ -18,14 +18,15 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from ganedit import hookspecs
+from ganedit.errors import GanEditError
 from ganedit.interfaces import KINDS, Component, Params
 
 
-class RegistryError(LookupError):
+class RegistryError(GanEditError, LookupError):
     """Unknown, ambiguous or invalid component lookups."""
 
 
-class PluginError(RuntimeError):
+class PluginError(GanEditError, RuntimeError):
     """A plugin failed to load or register (raised only in strict mode)."""
 
 
@@ -69,8 +70,9 @@ class PluginInfo:
     name: str
     dist: str
     version: str
-    status: str = "ok"  # ok | broken | disabled
+    status: str = "ok"  # ok | warning | broken | disabled
     error: str = ""
+    warning: str = ""
     traceback: str = ""
     components: list[str] = field(default_factory=list)
     formats: list[str] = field(default_factory=list)
@@ -82,6 +84,7 @@ class PluginInfo:
             "version": self.version,
             "status": self.status,
             "error": self.error,
+            "warning": self.warning,
             "components": self.components,
             "formats": self.formats,
         }
@@ -94,6 +97,7 @@ class Registrar:
         self._registry = registry
         self._plugin = plugin
         self.added: list[Entry] = []
+        self.hooked = False  # the plugin implements this hook
 
     def __call__(self, kind: str, name: str, cls: type) -> None:
         if kind not in KINDS:
@@ -120,6 +124,7 @@ class FormatRegistrar:
         self._registry = registry
         self._plugin = plugin
         self.added: list[CheckpointFormat] = []
+        self.hooked = False
 
     def __call__(self, name: str, sniff: Callable, convert: Callable, description: str = "") -> None:
         fmt = CheckpointFormat(name, sniff, convert, description, self._plugin.dist)
@@ -183,9 +188,11 @@ class Registry:
         try:
             for impl in self.pm.hook.register_components.get_hookimpls():
                 if impl.plugin is obj:
+                    registrar.hooked = True
                     impl.function(register=registrar)
             for impl in self.pm.hook.register_checkpoint_formats.get_hookimpls():
                 if impl.plugin is obj:
+                    fregistrar.hooked = True
                     impl.function(register=fregistrar)
         except Exception as exc:  # noqa: BLE001
             # Roll back the half-done registration so no partial plugin stays visible.
@@ -196,6 +203,12 @@ class Registry:
             self.pm.unregister(obj)
             self._mark_broken(info, exc, "register")
             return info
+        if not (registrar.hooked or fregistrar.hooked):
+            # Loads, but implements no hook: usually an entry point aimed at the wrong module.
+            info.status = "warning"
+            info.warning = ("implements no ganedit hook (register_components / register_checkpoint_formats), "
+                            "so it registers nothing; does its entry point name the module with the @hookimpl "
+                            "functions?")
         self.plugins.append(info)
         return info
 
@@ -238,6 +251,9 @@ class Registry:
             msg += f"; available: {', '.join(self.names(kind))}"
         else:
             msg += "; no plugin registers any"
+        for plugin in self.plugins:
+            if plugin.status == "broken":
+                msg += f"; plugin {plugin.name!r} ({plugin.dist}) failed to load: {plugin.error}; it may provide this component"
         raise RegistryError(msg)
 
     def find(self, name: str) -> list[Entry]:

@@ -3,6 +3,12 @@
 Output folder: ``config.yaml`` (resolved config), ``plugins.json`` (versions of everything used),
 ``metrics.json`` (``summary`` + ``images``), ``images/`` (PNGs and grids), ``tb/`` (tensorboard),
 ``checkpoints/`` (training tasks). Every file is written atomically.
+
+A run holds the folder's lock (:mod:`ganedit.io.output`) from before the task is built until it
+ends. ``config.yaml`` and ``plugins.json`` are written when the run *starts*: the first time the
+task touches its output folder (``context.output_dir`` and every writing helper), i.e. after the
+config validated and the task built its components. A run that fails before that leaves an
+existing folder as it was (and removes a folder it created).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import platform
 import random
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -23,6 +29,7 @@ import yaml
 from ganedit.config import ComponentSpec, RunConfig, validate_component, validate_config, ConfigError
 from ganedit.io.atomic import atomic_write_json, atomic_write_text
 from ganedit.io.images import make_grid, save_image
+from ganedit.io.output import locked_folder
 from ganedit.registry import Registry, load_registry
 
 
@@ -59,13 +66,17 @@ class RunContext:
     """What a task gets: output folder, device, seed, builders, logging and writing helpers."""
 
     def __init__(self, config: RunConfig, output_dir: Path, device: torch.device,
-                 registry: Registry, quiet: bool = False):
+                 registry: Registry, quiet: bool = False, on_start: Callable[["RunContext"], None] | None = None,
+                 progress: Callable[..., Iterable] | None = None):
         self.config = config
-        self.output_dir = Path(output_dir)
+        self._output_dir = Path(output_dir)
+        self._on_start = on_start
+        self.started = False
         self.device = device
         self.seed = config.seed
         self.registry = registry
         self.quiet = quiet
+        self._progress = progress
         self._writer = None
         self.metrics_written = False
         self.used: dict[str, set[str]] = {}
@@ -92,6 +103,8 @@ class RunContext:
     # ----------------------------------------------------------------- progress / logs
     def progress(self, iterable: Iterable | None = None, total: int | None = None, desc: str = "",
                  **kw: Any):
+        if self._progress is not None:  # the caller's own reporter (e.g. the browser editor's bar)
+            return self._progress(iterable, total=total, desc=desc)
         from tqdm.auto import tqdm
 
         return tqdm(iterable, total=total, desc=desc, disable=self.quiet, leave=False,
@@ -100,6 +113,26 @@ class RunContext:
     def log(self, message: str) -> None:
         if not self.quiet:
             print(message, file=sys.stderr)
+
+    def warn(self, message: str) -> None:
+        """A line the user must see even with ``--quiet`` (a failed item, a skipped input)."""
+        from tqdm.auto import tqdm
+
+        tqdm.write(message, file=sys.stderr)  # keeps an active progress bar intact
+
+    @property
+    def output_dir(self) -> Path:
+        """The run's output folder; the first access starts the run (writes ``config.yaml``)."""
+        self.start()
+        return self._output_dir
+
+    def start(self) -> None:
+        """Mark the run as started: write ``config.yaml`` and ``plugins.json`` (once)."""
+        if self.started:
+            return
+        self.started = True
+        if self._on_start is not None:
+            self._on_start(self)
 
     @property
     def writer(self):
@@ -136,7 +169,7 @@ class RunContext:
 
     def read_metrics(self) -> dict[str, Any] | None:
         """The previous ``metrics.json`` of this output folder (for resume), if readable."""
-        path = self.output_dir / "metrics.json"
+        path = self._output_dir / "metrics.json"
         try:
             return json.loads(path.read_text())
         except (OSError, ValueError):
@@ -164,8 +197,12 @@ def default_output(config: RunConfig) -> Path:
 
 def run(config: RunConfig | dict | str | os.PathLike, output: str | os.PathLike | None = None,
         overrides: list[str] | None = None, device: str | None = None, seed: int | None = None,
-        quiet: bool = False, registry: Registry | None = None) -> dict[str, Any]:
-    """Validate (if needed) and run a config; returns the ``summary`` written to ``metrics.json``."""
+        quiet: bool = False, registry: Registry | None = None,
+        progress: Callable[..., Iterable] | None = None) -> dict[str, Any]:
+    """Validate (if needed) and run a config; returns the ``summary`` written to ``metrics.json``.
+
+    ``progress``, if given, replaces the tqdm bars: ``progress(iterable, total=, desc=)`` must return
+    an iterable over ``iterable`` (``ganedit serve`` turns it into the page's progress bar)."""
     from ganedit.config import apply_overrides, read_yaml
 
     registry = registry or load_registry()
@@ -189,25 +226,36 @@ def run(config: RunConfig | dict | str | os.PathLike, output: str | os.PathLike 
     assert isinstance(config, RunConfig)
 
     out = Path(output or config.output or default_output(config))
-    out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(config.device)
     main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes run files
-    if main_process:
-        atomic_write_text(out / "config.yaml", yaml.safe_dump(config.resolved(), sort_keys=False))
-    seed_everything(config.seed)
     task_entry = registry.get("task", config.task)
-    with torch_threads(config.threads):
-        context = RunContext(config, out, dev, registry, quiet=quiet)
-        context.used.setdefault(task_entry.dist, set()).add(f"task:{task_entry.name}")
-        task = task_entry.cls.from_params(config.params, registry=registry, device=dev)
-        try:
-            summary = task.run(context) or {}
-        finally:
-            context.close()
-            if main_process:
-                report = plugins_report(registry)
-                report["used"] = {dist: sorted(v) for dist, v in context.used.items()}
-                atomic_write_json(out / "plugins.json", report)
-    if not context.metrics_written:
-        context.write_metrics(summary)
+
+    def write_plugins(context: RunContext) -> None:
+        report = plugins_report(registry)
+        report["used"] = {dist: sorted(v) for dist, v in context.used.items()}
+        atomic_write_json(out / "plugins.json", report)
+
+    def on_start(context: RunContext) -> None:
+        if main_process:
+            atomic_write_text(out / "config.yaml", yaml.safe_dump(config.resolved(), sort_keys=False))
+            write_plugins(context)
+
+    with locked_folder(out, lock=main_process):
+        seed_everything(config.seed)
+        with torch_threads(config.threads):
+            context = RunContext(config, out, dev, registry, quiet=quiet, on_start=on_start,
+                                 progress=progress)
+            context.used.setdefault(task_entry.dist, set()).add(f"task:{task_entry.name}")
+            task = task_entry.cls.from_params(config.params, registry=registry, device=dev)
+            try:
+                summary = task.run(context) or {}
+            finally:
+                context.close()
+                if context.started and main_process:
+                    # Now with every component the run used; when the run is failing anyway (e.g. a
+                    # full disk), its own error is the one to report.
+                    with contextlib.suppress(OSError) if sys.exc_info()[0] else contextlib.nullcontext():
+                        write_plugins(context)
+        if not context.metrics_written:
+            context.write_metrics(summary)
     return summary

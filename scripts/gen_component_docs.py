@@ -6,7 +6,7 @@ from ganedit.cli import components_markdown
 from ganedit.registry import Registry
 
 FIRST_PARTY = ["ganedit", "ganedit-stylegan2", "ganedit-swapae", "ganedit-tcp", "ganedit-stylealae",
-               "ganedit-inversion"]
+               "ganedit-inversion", "ganedit-encoders"]
 
 if __name__ == "__main__":
     reg = Registry(strict=True).load_entry_points()

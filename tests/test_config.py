@@ -226,5 +226,38 @@ def test_every_shipped_config_validates(path, monkeypatch):
         pytest.skip(f"bundled model not shipped yet: {', '.join(missing)} (see docs/models.md)")
     monkeypatch.chdir(REPO)
     set_registry(None)
+    downloads = yaml.safe_load(path.read_text()).get("downloads") or {}
+    absent = [k for k in downloads if not (REPO / k).exists()]
+    if absent:
+        # A config of user-owned files (not shipped): it must fail naming each missing one and where to get it.
+        with pytest.raises(ConfigError) as err:
+            load_config(path)
+        lines = str(err.value).splitlines()
+        for key in absent:
+            hits = [ln for ln in lines if key.rstrip("/") in ln and "not found" in ln]
+            assert hits and all("get it:" in ln or "Download" in ln for ln in hits), (key, lines)
+        return
     cfg = load_config(path)
     assert cfg.task
+
+
+def test_downloads_say_where_to_get_missing_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    set_registry(None)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("""task: invert
+downloads:
+  models/: the models folder of the project release
+  models/big.pt: big.pt from https://example.org/big
+generator: {type: stylegan2, params: {checkpoint: models/big.pt}}
+inverter: {type: optimization}
+editors: [{type: direction, params: {path: models/dir.npy}}]
+inputs: images
+""")
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    lines = {ln.split(":")[0]: ln for ln in str(err.value).splitlines()}
+    assert lines["generator.params.checkpoint (stylegan2)"].endswith(
+        "file not found: 'models/big.pt'; get it: big.pt from https://example.org/big")  # most specific entry
+    assert lines["editors.0.params.path (direction)"].endswith("; get it: the models folder of the project release")
+    assert "get it" not in lines["config (invert)"]  # inputs: not listed in downloads

@@ -83,7 +83,7 @@ def test_example_plugin_visible_and_used_in_run(tmp_path):
 
 
 FIRST_PARTY = ["ganedit", "ganedit-stylegan2", "ganedit-swapae", "ganedit-tcp", "ganedit-stylealae",
-               "ganedit-inversion"]
+               "ganedit-inversion", "ganedit-encoders"]
 
 
 def test_component_reference_is_up_to_date():

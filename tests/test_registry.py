@@ -131,7 +131,7 @@ def test_first_party_plugins_load_through_entry_points():
     reg = Registry(strict=False).load_entry_points()
     dists = {p.dist: p.status for p in reg.plugins}
     for dist in ("ganedit", "ganedit-stylegan2", "ganedit-swapae", "ganedit-tcp", "ganedit-stylealae",
-                 "ganedit-inversion"):
+                 "ganedit-inversion", "ganedit-encoders"):
         assert dists.get(dist) == "ok", (dist, dists)
 
 

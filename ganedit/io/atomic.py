@@ -31,9 +31,12 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(exc, OSError) and not exc.filename and exc.errno is not None:
+            # e.g. ENOSPC from a write or fsync: say which output could not be written.
+            raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
         raise
 
 

@@ -8,18 +8,53 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 import torch
 
+from ganedit.errors import GanEditError
 from ganedit.io.atomic import atomic_path
 
 NATIVE_KEY = "ganedit"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
-    """A missing, unreadable, foreign or mismatched checkpoint."""
+class CheckpointError(GanEditError, ValueError):
+    """A missing, unreadable, foreign, mismatched or damaged (NaN/inf) checkpoint."""
+
+
+def iter_tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+    """``(dotted key, tensor)`` for every tensor inside nested dicts, lists and tuples (other
+    objects are not entered)."""
+    if isinstance(obj, torch.Tensor):
+        yield prefix, obj
+    elif isinstance(obj, Mapping):
+        for key, value in obj.items():
+            yield from iter_tensors(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            yield from iter_tensors(value, f"{prefix}.{i}" if prefix else str(i))
+
+
+def check_finite(obj: Any, source: str | os.PathLike, prefix: str = "") -> None:
+    """Refuse NaN/inf weights: raise :class:`CheckpointError` naming the first floating-point tensor
+    of ``obj`` (a tensor or nested containers of them) that holds one, and the file ``source``.
+
+    Every checkpoint loader calls this (native files, torch files, pickles of every plugin, and so
+    ``ganedit convert`` too): damaged weights would otherwise load, and only fail later as a NaN
+    image or loss with a misleading hint.
+    """
+    for key, t in iter_tensors(obj, prefix):
+        if not (t.is_floating_point() or t.is_complex()) or t.numel() == 0 or t.is_meta:
+            continue
+        finite = torch.isfinite(t)
+        if not bool(finite.all()):
+            bad = t[~finite]
+            kinds = [name for name, hit in (("NaN", bool(torch.isnan(bad).any())),
+                                            ("inf", bool(torch.isinf(bad).any()))) if hit]
+            raise CheckpointError(f"{source}: tensor {key or '<root>'!r} holds {bad.numel()} non-finite "
+                                  f"value(s) ({'/'.join(kinds)}) of {t.numel()}; the checkpoint is damaged "
+                                  f"(diverged training or a bad export) and is refused")
 
 
 def save_native(path: str | os.PathLike, tensors: dict[str, torch.Tensor], config: dict[str, Any]) -> None:
@@ -82,14 +117,22 @@ def load_native(path: str | os.PathLike, expect: dict[str, str] | None = None) -
         tensors = load_file(str(p))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{p}: truncated or corrupt safetensors file ({exc})") from None
+    check_finite(tensors, p)
     return tensors, config
 
 
 def safe_torch_load(path: str | os.PathLike, allow: tuple[type, ...] = ()) -> Any:
-    """``torch.load`` with ``weights_only=True`` (no pickled code runs) and clear errors.
+    """``torch.load`` with ``weights_only=True`` (no pickled code runs) and clear errors; every
+    tensor in the loaded containers is checked to be finite (:func:`check_finite`).
 
     ``allow`` adds classes to the safe-globals list (e.g. ``argparse.Namespace``).
     """
+    obj = _torch_load(path, allow)
+    check_finite(obj, path)
+    return obj
+
+
+def _torch_load(path: str | os.PathLike, allow: tuple[type, ...]) -> Any:
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"{p}: checkpoint not found")

@@ -5,6 +5,10 @@ Policy (documented in docs/concepts.md):
 * Modes: palette and grey images are expanded to RGB; 16-bit and float images (``I;16``, ``I``,
   ``F``) are rescaled from their full range to 8 bit; CMYK and YCbCr are converted by pillow;
   transparency (``RGBA``, ``LA``, ``P`` with a transparent index) is composited over white.
+* Orientation: an EXIF ``Orientation`` tag (phone photos) is applied first
+  (``ImageOps.exif_transpose``), so the image is used the way viewers show it.
+* Values: a float image with NaN or inf pixels is refused (:class:`ImageReadError`), never
+  clipped into a silently black target.
 * Size: ``center_crop`` (default) scales the shorter side to the target resolution (Lanczos) and
   crops the centre square; ``resize`` scales both sides to the square (aspect not kept); ``pad``
   scales the longer side and pads with white.
@@ -19,8 +23,9 @@ from typing import Iterable, Literal, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from ganedit.errors import GanEditError
 from ganedit.io.atomic import atomic_path
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -29,14 +34,18 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 ResizePolicy = Literal["center_crop", "resize", "pad"]
 
 
-class ImageReadError(ValueError):
+class ImageReadError(GanEditError, ValueError):
     """An unreadable, truncated or unsupported image file."""
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def _to_rgb(img: Image.Image, source: str | os.PathLike = "image") -> Image.Image:
     mode = img.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         arr = np.asarray(img).astype(np.float64)
+        bad = int((~np.isfinite(arr)).sum())
+        if bad:
+            raise ImageReadError(f"{source}: {bad} of {arr.size} pixels are NaN or inf (a float image); "
+                                 f"refused rather than used as a black target")
         if mode.startswith("I;16"):
             hi = 65535.0
         elif mode == "I":
@@ -58,6 +67,17 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img
 
 
+def _upright(img: Image.Image) -> Image.Image:
+    """``img`` turned the way its EXIF orientation tag says (unchanged without a tag)."""
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - a malformed EXIF block must not make the pixels unreadable
+        return img
+    if orientation in (None, 1):
+        return img
+    return ImageOps.exif_transpose(img)
+
+
 def open_rgb(path: str | os.PathLike) -> Image.Image:
     """Open and fully decode ``path`` as an RGB pillow image; one-line error on failure."""
     p = Path(path)
@@ -66,7 +86,7 @@ def open_rgb(path: str | os.PathLike) -> Image.Image:
     try:
         with Image.open(p) as img:
             img.load()
-            return _to_rgb(img)
+            return _to_rgb(_upright(img), p)
     except UnidentifiedImageError:
         raise ImageReadError(f"{p}: not an image file pillow can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -150,7 +170,11 @@ def make_grid(images: torch.Tensor | Sequence[torch.Tensor], nrow: int = 8, padd
 
 
 def list_images(source: str | os.PathLike | Iterable[str | os.PathLike], recursive: bool = True) -> list[Path]:
-    """Expand a file, a folder, a glob pattern, or a list of those into sorted image paths."""
+    """Expand a file, a folder, a glob pattern, or a list of those into sorted image paths.
+
+    A path that exists is taken literally (``a[1].png`` is that file, not a pattern); only a path
+    that does not exist and contains ``*``, ``?`` or ``[`` is a glob pattern.
+    """
     if isinstance(source, (str, os.PathLike)):
         sources = [source]
     else:
@@ -161,6 +185,8 @@ def list_images(source: str | os.PathLike | Iterable[str | os.PathLike], recursi
         if p.is_dir():
             it = p.rglob("*") if recursive else p.glob("*")
             out.extend(sorted(q for q in it if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS))
+        elif p.exists():
+            out.append(p)
         elif any(ch in str(s) for ch in "*?["):
             base = Path(str(s)).anchor or "."
             pattern = str(s)[len(base):] if Path(str(s)).is_absolute() else str(s)

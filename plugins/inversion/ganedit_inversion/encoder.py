@@ -40,6 +40,16 @@ class EncoderInverter(Inverter):
     def required_generator_spaces(cls, params: Any = None) -> tuple[str, ...]:
         return (cls.output_space(params),)
 
+    def check_generator(self, generator: Generator, discriminator: Any = None) -> None:
+        """Before any image: an encoder that states its code shape (``n_styles``, ``w_dim``) must
+        match the generator's ``num_ws`` / ``w_dim``."""
+        name = getattr(self.encoder, "source", type(self.encoder).__name__)
+        for mine, theirs in (("n_styles", "num_ws"), ("w_dim", "w_dim")):
+            a, b = getattr(self.encoder, mine, None), getattr(generator, theirs, None)
+            if a is not None and b is not None and int(a) != int(b):
+                raise LatentError(f"encoder inverter: encoder {name} predicts codes with {mine}={a}, the generator "
+                                  f"has {theirs}={b} (an encoder trained for another generator?)")
+
     @torch.no_grad()
     def invert(self, generator: Generator, images: torch.Tensor, *, discriminator: Any = None,
                callback: Any = None) -> InversionResult:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ganedit.errors import GanEditError
 
-class InversionError(RuntimeError):
+
+class InversionError(GanEditError, RuntimeError):
     """An inversion that cannot run or cannot finish (missing part, incompatible input)."""
 
 

@@ -8,7 +8,7 @@ import ganedit
 
 @ganedit.hookimpl
 def register_components(register) -> None:
-    from ganedit_inversion.editors import DirectionEditor, SeFaEditor, StyleMixingEditor
+    from ganedit_inversion.editors import DirectionEditor, GanspaceEditor, SeFaEditor, StyleMixingEditor
     from ganedit_inversion.encoder import EncoderInverter
     from ganedit_inversion.near_perfect import NearPerfectInverter
     from ganedit_inversion.optimization import OptimizationInverter
@@ -23,5 +23,6 @@ def register_components(register) -> None:
     register("editor", "style_mixing", StyleMixingEditor)
     register("editor", "direction", DirectionEditor)
     register("editor", "sefa", SeFaEditor)
+    register("editor", "ganspace", GanspaceEditor)
     register("generator", "tuned", TunedGenerator)
     register("task", "invert", InvertTask)

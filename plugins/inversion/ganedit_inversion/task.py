@@ -1,10 +1,13 @@
 """The ``invert`` task: invert images one by one, apply editors, write images, latents, tuned
 generators and ``metrics.json``.
 
-Images are streamed (one in memory at a time). Every image gets ``inversions/<name>/record.json``;
-a rerun into the same output folder skips images whose record says ``ok`` for the same
-configuration (resume). A failing image (unreadable file, NaN during tuning, ...) is recorded with
-its error and the others go on.
+Images are streamed (one in memory at a time). Every image gets ``inversions/<name>/record.json``
+(``<name>``: :func:`ganedit.io.output.output_names`, distinct and safe). A rerun into the same
+output folder skips (resumes) an image whose record says ``ok`` for the same item: the same
+resolved file path, the same content (SHA-256) and the same configuration fingerprint; anything
+else is redone and the new record's ``redone`` says why. A failing image (unreadable file, NaN
+during tuning, ...) is recorded with its error, printed even with ``--quiet``, and the others go on;
+a full disk stops the run.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ganedit.config import Slot, SlotList
 from ganedit.interfaces import Generator, Params, Task
 from ganedit.io.atomic import atomic_write_json
 from ganedit.io.images import list_images, load_image
+from ganedit.io.output import is_disk_full, output_names
 from ganedit.latent import Latent
 from ganedit.metrics import psnr, ssim
 
@@ -169,14 +173,20 @@ class InvertTask(Task):
 
     @staticmethod
     def image_names(paths: list[Path]) -> list[str]:
-        """Output names: the file stem, disambiguated by a short hash when stems repeat."""
-        stems = [p.stem for p in paths]
-        out = []
-        for p, stem in zip(paths, stems):
-            if stems.count(stem) > 1:
-                stem = f"{stem}_{hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:6]}"
-            out.append(stem)
-        return out
+        """Output names: the sanitised file stem, disambiguated by a short path hash when stems repeat."""
+        return output_names(paths)
+
+    @staticmethod
+    def source_of(path: Path) -> dict[str, Any]:
+        """What identifies an input for resume: its resolved path and the SHA-256 of its bytes."""
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            return {"path": str(path.resolve()), "sha256": None}  # unreadable: the image fails below
+        return {"path": str(path.resolve()), "sha256": digest.hexdigest()}
 
     def fingerprint(self, context: Any) -> str:
         """Hash of everything that changes an image's result (not the inputs list or resume flags)."""
@@ -201,6 +211,10 @@ class InvertTask(Task):
         check = getattr(inverter, "check_generator", None)
         if callable(check):
             check(generator, discriminator)  # config-level problems stop the run before any image
+        for editor in editors:  # e.g. a direction file of another generator's w_dim / num_ws
+            check = getattr(editor, "check_generator", None)
+            if callable(check):
+                check(generator)
 
         paths = list_images([p.inputs] if isinstance(p.inputs, str) else p.inputs)
         names = self.image_names(paths)
@@ -214,19 +228,26 @@ class InvertTask(Task):
         for index, (path, name) in enumerate(context.progress(list(zip(paths, names)), total=len(paths),
                                                               desc="images")):
             folder = context.output_dir / "inversions" / name
-            record = self._previous(folder, fingerprint) if p.resume else None
+            source = self.source_of(path)
+            record, why = self._previous(folder, fingerprint, source) if p.resume else (None, None)
             if record is not None:
                 counts["resumed"] += 1
+                record["path"] = str(path)
             else:
                 torch.manual_seed(context.seed + zlib.crc32(name.encode()))
                 try:
                     record = self._one(context, generator, inverter, editors, discriminator, path, name, folder,
                                        z_locality, lpips, base_spec)
                 except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch
+                    if is_disk_full(exc):
+                        raise  # not this image's fault: every next one would fail the same way
                     record = {"name": name, "path": str(path), "status": "failed",
                               "error": f"{type(exc).__name__}: {exc}"}
-                    context.log(f"[invert] {name}: failed: {record['error']}")
+                    context.warn(f"[invert] {name}: failed: {record['error']}")
                 record["fingerprint"] = fingerprint
+                record["source"] = source
+                if why:
+                    record["redone"] = why
                 atomic_write_json(folder / "record.json", record)
             counts["ok" if record.get("status") == "ok" else "failed"] += 1
             records.append(record)
@@ -243,16 +264,27 @@ class InvertTask(Task):
         return LPIPS("alex").to(context.device)
 
     @staticmethod
-    def _previous(folder: Path, fingerprint: str) -> dict[str, Any] | None:
+    def _previous(folder: Path, fingerprint: str, source: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+        """``(record, None)`` when ``folder`` holds this item's finished result, else ``(None, why it
+        is redone)`` (``why`` is ``None`` for a new item or one that failed before)."""
         try:
             record = json.loads((folder / "record.json").read_text())
         except (OSError, ValueError):
-            return None
-        if record.get("status") != "ok" or record.get("fingerprint") != fingerprint:
-            return None
+            return None, None
+        if not isinstance(record, dict) or record.get("status") != "ok":
+            return None, None
+        before = record.get("source") or {}
+        if not before:
+            return None, "the previous record has no content hash (written by an older ganedit)"
+        if before.get("path") != source["path"]:
+            return None, f"another input file has this name now (was {before.get('path') or record.get('path')})"
+        if source["sha256"] is None or before.get("sha256") != source["sha256"]:
+            return None, "the input file's content changed"
+        if record.get("fingerprint") != fingerprint:
+            return None, "the configuration changed"
         if not (folder / LATENT_FILE).is_file() and record.get("latent"):
-            return None
-        return record
+            return None, "the saved latent is missing"
+        return record, None
 
     @staticmethod
     def _summary(records: list[dict[str, Any]], counts: dict[str, int]) -> dict[str, Any]:

@@ -106,6 +106,9 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
     def check_generator(self, generator: Generator, discriminator: Any = None) -> None:
         """Raise a clear error when ``generator`` lacks something the method needs."""
         require_style_api(generator, f"{self.method} inverter")
+        check = getattr(self.initial, "check_generator", None)
+        if callable(check):  # e.g. an encoder trained for another generator
+            check(generator, discriminator)
 
     def setup(self, original: Generator, tuned: Generator, target: torch.Tensor, pivot: torch.Tensor,
               rng: torch.Generator, discriminator: Any) -> dict[str, Any]:

@@ -14,11 +14,13 @@ from typing import Any, Literal, Mapping
 
 import torch
 
+from ganedit.errors import GanEditError
+
 #: Resolution from which the official code folds resampling into a stride-2 conv.
 FUSED_MIN_RESOLUTION = 128
 
 
-class ArchitectureError(ValueError):
+class ArchitectureError(GanEditError, ValueError):
     """An architecture that cannot be built or does not match a checkpoint."""
 
 

@@ -37,7 +37,8 @@ from typing import Any, Iterable, Mapping
 import torch
 from torch import nn
 
-from ganedit.io.checkpoint import CheckpointError, is_native, load_native, read_native_config, save_native
+from ganedit.io.checkpoint import (CheckpointError, check_finite, is_native, load_native, read_native_config,
+                                   save_native)
 from ganedit_stylealae.arch import ALAEArch, ArchitectureError
 from ganedit_stylealae.layers import GainConv2d, GainLinear
 
@@ -126,6 +127,7 @@ def official_models(obj: Any, path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path}: not an official ALAE checkpoint: expected {{'models': {{'generator', 'discriminator', "
             f"'mapping_fl', 'mapping_tl', ... (+ '_s' EMA copies)}}}}, found {found}")
+    check_finite(models, path, prefix="models")
     return dict(models)
 
 

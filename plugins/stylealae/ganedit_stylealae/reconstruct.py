@@ -153,11 +153,10 @@ class ALAEReconstructTask(ganedit.Task):
     def load_inputs(self, resolution: int) -> tuple[torch.Tensor, list[str]]:
         from ganedit.data import render
         from ganedit.io.images import load_image
+        from ganedit.io.output import output_names
 
-        images, names = [], []
-        for path in self.image_paths(self.params.images):
-            images.append(load_image(path, resolution))
-            names.append(path.stem)
+        paths = self.image_paths(self.params.images)
+        images, names = [load_image(path, resolution) for path in paths], output_names(paths)
         for s, t in self.params.procedural:
             images.append(render(s, t, resolution))
             names.append(f"procedural_{s}_{t}")

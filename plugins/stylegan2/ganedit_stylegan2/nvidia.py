@@ -36,7 +36,7 @@ from typing import Any, Iterable, NoReturn
 import torch
 from torch import nn
 
-from ganedit.io.checkpoint import CheckpointError
+from ganedit.io.checkpoint import CheckpointError, check_finite
 from ganedit.nn import make_kernel
 from ganedit_stylegan2.restricted_pickle import ModuleRecord, is_pickle_file, restricted_load
 
@@ -127,6 +127,7 @@ def load_nvidia_pickle(path: str | os.PathLike) -> dict[str, tuple[dict[str, Any
         except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
             # Records come from an untrusted file: odd attribute types end up here.
             raise CheckpointError(f"{p} [{key}]: malformed network record ({type(exc).__name__}: {exc})") from None
+        check_finite(out[key][1], p, prefix=key)
     return out
 
 

@@ -6,7 +6,10 @@ Two layouts exist:
   ``argparse.Namespace`` (allowed explicitly when unpickling; nothing else is) and no average w;
 * convert_weight.py: ``{g_ema, latent_avg}`` (``latent_avg`` = TF ``dlatent_avg``, ``[style_dim]``).
 
-A bare generator state dict (top-level ``style.1.weight`` ...) is read as ``g_ema``.
+A bare generator state dict (top-level ``style.1.weight`` ...) is read as ``g_ema``, and so is the
+decoder of a pSp / e4e / ReStyle training checkpoint (``state_dict['decoder.*']``: the rosinality
+generator the encoder was trained with), whose ``latent_avg`` ([n_styles, style_dim] rows) gives the
+average w when its rows are one repeated vector, as training stores it.
 
 Architecture: ``args`` (``size``, ``latent``, ``n_mlp``, ``channel_multiplier``, ``lr_mlp``) when
 present, checked against the tensors; otherwise size, style dim, z dim and mapping depth come
@@ -57,10 +60,31 @@ def read_rosinality(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{p}: not {_EXPECTED}; the file holds a {type(obj).__name__}")
     if "g_ema" not in obj and "g" not in obj and all(k in obj for k in _G_REQUIRED):
         return {"g_ema": obj}
+    decoder = encoder_decoder(obj)
+    if decoder is not None:
+        return decoder
     if "g_ema" not in obj and "g" not in obj:
         found = ", ".join(map(str, list(obj)[:8])) or "nothing"
         raise CheckpointError(f"{p}: not {_EXPECTED}; found keys: {found}")
     return dict(obj)
+
+
+def encoder_decoder(obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``{g_ema, latent_avg, layout}`` from a pSp / e4e / ReStyle checkpoint's ``decoder.*`` weights, or
+    None when ``obj`` is not one. ``latent_avg`` is kept only when it is one vector (repeated per style)."""
+    state = obj.get("state_dict")
+    if not isinstance(state, Mapping):
+        return None
+    dec = {k[len("decoder."):]: v for k, v in state.items() if isinstance(k, str) and k.startswith("decoder.")}
+    if not all(k in dec for k in _G_REQUIRED):
+        return None
+    out: dict[str, Any] = {"g_ema": dec, "layout": "encoder checkpoint (pSp/e4e/ReStyle): state_dict['decoder.*']"}
+    avg = obj.get("latent_avg")
+    if isinstance(avg, torch.Tensor) and avg.ndim >= 1 and avg.numel() > 0:
+        rows = avg.reshape(-1, avg.shape[-1])
+        if bool((rows == rows[:1]).all()):
+            out["latent_avg"] = rows[0]
+    return out
 
 
 def is_rosinality(path: str | os.PathLike) -> bool:
@@ -74,6 +98,8 @@ def is_rosinality(path: str | os.PathLike) -> bool:
             return False
     if not isinstance(obj, Mapping):
         return False
+    if encoder_decoder(obj) is not None:
+        return True
     for key in ("g_ema", "g"):
         sd = obj.get(key)
         if isinstance(sd, Mapping) and all(k in sd for k in _G_REQUIRED):
@@ -218,10 +244,11 @@ def load_rosinality(path: str | os.PathLike) -> StyleGAN2Checkpoint:
     ckpt.metadata = {
         "source_format": "rosinality",
         "source_file": p.name,
+        "layout": obj.get("layout", "stylegan2-pytorch"),
         "args": json_safe(args),
         "latent_avg": "stored" if latent_avg is not None else
                       "estimated: mean mapping(z) over 4096 z, torch.Generator seed 0",
-        "ignored_keys": sorted(str(k) for k in obj if k not in ("g", "g_ema", "d", "args", "latent_avg")),
+        "ignored_keys": sorted(str(k) for k in obj if k not in ("g", "g_ema", "d", "args", "latent_avg", "layout")),
     }
     return ckpt
 

@@ -314,3 +314,20 @@ def test_tensorflow_pickle_is_refused_with_a_hint(tmp_path):
     path.write_bytes(b"\x80\x02cdnnlib.tflib.network\nNetwork\n)\x81}b.")
     with pytest.raises(CheckpointError, match="TensorFlow-era StyleGAN2 pickle.*legacy.py"):
         load_nvidia_pickle(path)
+
+
+def test_nan_weights_are_refused_naming_the_tensor(tmp_path, monkeypatch):
+    """A pickle whose weights hold NaN (a diverged snapshot) is refused, naming network and tensor,
+    by loading and by ``ganedit convert`` alike (issue 13)."""
+    from ganedit_stylegan2.plugin import convert_nvidia
+
+    data = _records()
+    rec = next(sub for _, sub in data["G_ema"].named_records() if sub.state.get("_parameters"))
+    name = next(k for k, v in rec.state["_parameters"].items() if v is not None and v.is_floating_point())
+    rec.state["_parameters"][name] = rec.state["_parameters"][name].clone().fill_(float("nan"))
+    path = _write_nvidia_pickle(tmp_path / "nan.pkl", data, monkeypatch)
+    with pytest.raises(CheckpointError, match=rf"{path}: tensor 'G_ema\.[\w.]+' holds \d+ non-finite value\(s\) \(NaN\)"):
+        load_nvidia_pickle(path)
+    with pytest.raises(CheckpointError, match="non-finite"):
+        convert_nvidia(path, tmp_path / "out.safetensors")
+    assert not (tmp_path / "out.safetensors").exists()

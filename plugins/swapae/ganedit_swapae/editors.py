@@ -20,6 +20,7 @@ from pydantic import Field, model_validator
 
 import ganedit
 from ganedit import Edit, Latent, Params
+from ganedit.errors import GanEditError
 from ganedit.interfaces import check_latent
 from ganedit.io.checkpoint import CheckpointError, safe_torch_load
 
@@ -67,7 +68,7 @@ class EncodingContext:
         return self.encode_tensor(torch.stack([load_image(p, self.resolution) for p in paths]))
 
 
-class EditorError(ValueError):
+class EditorError(GanEditError, ValueError):
     """An editor that cannot run with the given inputs (missing references, wrong sizes)."""
 
 

@@ -1,4 +1,11 @@
-"""Move along a latent direction loaded from a file (InterFaceGAN / GANSpace style ``w + s * d``)."""
+"""Move along a latent direction loaded from a file: ``w + s * d`` on chosen layers.
+
+Files: InterFaceGAN boundaries (``.npy`` ``[1, 512]``), the ``.pt`` directions e4e and ReStyle ship
+(``editings/interfacegan_directions/*.pt``: ``[1, 512]`` or per-layer ``[1, 18, 512]``) and plain W
+directions (``[w_dim]`` or ``[num_ws, w_dim]``, ``.npy`` or a torch tensor file). The shape is checked
+against the generator's ``w_dim`` / ``num_ws`` before any image is inverted. GANSpace component files
+go to the ``ganspace`` editor.
+"""
 
 from __future__ import annotations
 
@@ -97,6 +104,11 @@ class DirectionEditor(Editor):
         if params is not None and params.layers != "all":
             return ("w+",)
         return (input_space,)
+
+    def check_generator(self, generator: Generator) -> None:
+        """The direction must fit this generator's ``[num_ws, w_dim]`` (clear error otherwise)."""
+        direction_for(generator, self.direction, str(self.params.path))
+        resolve_layers(self.params.layers, generator.num_ws, "direction.layers")
 
     @torch.no_grad()
     def edit(self, generator: Generator, latent: Latent, context: Any = None) -> list[Edit]:
