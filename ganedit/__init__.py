@@ -33,9 +33,12 @@ from ganedit.registry import Registry, load_registry
 __version__ = "0.1.0"
 
 
-def build(kind: str, spec: Any, registry: Registry | None = None, **context: Any) -> Any:
-    """Build a component: ``build('generator', {'type': 'stylegan2', 'params': {...}})``."""
-    return (registry or load_registry()).build(kind, spec, **context)
+def build(kind: str, spec: Any, registry: Registry | None = None, device: Any = None) -> Any:
+    """Build a component: ``build('generator', {'type': 'stylegan2', 'params': {...}})`` (modules
+    are moved to ``device`` when given); see :class:`ganedit.context.BuildContext`."""
+    from ganedit.context import BuildContext
+
+    return BuildContext(registry, device).build(kind, spec)
 
 
 def load_config(path: Any, overrides: list[str] | None = None, registry: Registry | None = None):

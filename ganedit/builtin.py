@@ -48,7 +48,7 @@ class ProceduralDrawing(Params):
                             self.shape_labels, self.palette)
 
 
-class ProceduralImages(_data.ProceduralDataset, Dataset):
+class ProceduralImages(_data.ProceduralDataset, Dataset, name="procedural"):
     """Procedural shapes-and-textures images with known structure/texture factors (no download)."""
 
     class Params(ProceduralDrawing):
@@ -57,12 +57,12 @@ class ProceduralImages(_data.ProceduralDataset, Dataset):
         seed: int = Field(0, ge=0, description="dataset seed (image i is a fixed function of seed, i)")
 
     @classmethod
-    def from_params(cls, params: "ProceduralImages.Params", **_: Any) -> "ProceduralImages":
+    def from_params(cls, params: "ProceduralImages.Params", context: Any = None) -> "ProceduralImages":
         return cls(params.resolution, params.length, params.seed, params.supersample, params.patterns,
                    params.shape_labels, params.palette)
 
 
-class ImageFolder(_data.ImageFolderDataset, Dataset):
+class ImageFolder(_data.ImageFolderDataset, Dataset, name="image_folder"):
     """Every image under a folder (recursive), resized by the documented policy."""
 
     class Params(Params):
@@ -72,12 +72,12 @@ class ImageFolder(_data.ImageFolderDataset, Dataset):
         hflip: bool = Field(False, description="also yield horizontally flipped copies")
 
     @classmethod
-    def from_params(cls, params: "ImageFolder.Params", **_: Any) -> "ImageFolder":
+    def from_params(cls, params: "ImageFolder.Params", context: Any = None) -> "ImageFolder":
         return cls(params.root, params.resolution, params.policy, hflip=params.hflip)
 
 
 # ----------------------------------------------------------------------------- losses
-class LaplacianPyramid(LaplacianPyramidLoss, Loss):
+class LaplacianPyramid(LaplacianPyramidLoss, Loss, name="laplacian_pyramid"):
     """Laplacian pyramid L1/L2 loss (kornia pyramid), per-level weights."""
 
     class Params(Params):
@@ -92,7 +92,7 @@ class LaplacianPyramid(LaplacianPyramidLoss, Loss):
         return []
 
     @classmethod
-    def from_params(cls, params: "LaplacianPyramid.Params", **_: Any) -> "LaplacianPyramid":
+    def from_params(cls, params: "LaplacianPyramid.Params", context: Any = None) -> "LaplacianPyramid":
         return cls(params.levels, params.weights, params.distance)
 
 
@@ -109,23 +109,23 @@ class _Elementwise(Loss):
         return self.per_image(x, y).mean()
 
     @classmethod
-    def from_params(cls, params: Params, **_: Any) -> "_Elementwise":
+    def from_params(cls, params: Params, context: Any = None) -> "_Elementwise":
         return cls()
 
 
-class L1(_Elementwise):
+class L1(_Elementwise, name="l1"):
     """Mean absolute error."""
 
     power = 1
 
 
-class L2(_Elementwise):
+class L2(_Elementwise, name="l2"):
     """Mean squared error."""
 
     power = 2
 
 
-class LPIPSLoss(Loss):
+class LPIPSLoss(Loss, name="lpips"):
     """LPIPS perceptual distance; needs the pretrained backbone weights (clear error otherwise)."""
 
     class Params(Params):
@@ -142,12 +142,12 @@ class LPIPSLoss(Loss):
         return self.per_image(x, y).mean()
 
     @classmethod
-    def from_params(cls, params: "LPIPSLoss.Params", **_: Any) -> "LPIPSLoss":
+    def from_params(cls, params: "LPIPSLoss.Params", context: Any = None) -> "LPIPSLoss":
         return cls(params.net)
 
 
 # ----------------------------------------------------------------------------- tasks
-class SampleTask(Task):
+class SampleTask(Task, name="sample"):
     """Draw seeded samples from a generator, apply editors, write images, a grid and metrics."""
 
     class Params(Params):
@@ -158,16 +158,13 @@ class SampleTask(Task):
         editors: SlotList("editor") = Field(default_factory=list, description="edits applied to every sample")
         nrow: int = Field(8, ge=1, le=64, description="images per grid row")
 
-    def __init__(self, params: "SampleTask.Params"):
-        self.params = params
-
     @classmethod
     def check_compatibility(cls, params: "SampleTask.Params", registry: Any) -> list[tuple[str, str]]:
         gen_cls = params.generator.cls
-        spaces = gen_cls.latent_spaces(params.generator.validated)
+        spaces = gen_cls.latent_spaces(params.generator.params)
         problems = []
         for i, ed in enumerate(params.editors):
-            ok = ed.cls.supported_spaces(ed.validated)
+            ok = ed.cls.supported_spaces(ed.params)
             if not set(ok) & set(spaces):
                 problems.append((f"editors.{i}.type",
                                  f"editor {ed.type!r} works on {list(ok)} latents, generator "
@@ -200,19 +197,9 @@ class SampleTask(Task):
         context.write_metrics(summary, records)
         return summary
 
-    @classmethod
-    def from_params(cls, params: "SampleTask.Params", **_: Any) -> "SampleTask":
-        return cls(params)
-
 
 @hookimpl
 def register_components(register) -> None:
-    register("dataset", "procedural", ProceduralImages)
-    register("dataset", "image_folder", ImageFolder)
-    register("loss", "laplacian_pyramid", LaplacianPyramid)
-    register("loss", "l1", L1)
-    register("loss", "l2", L2)
-    register("loss", "lpips", LPIPSLoss)
-    register("task", "sample", SampleTask)
+    register(ProceduralImages, ImageFolder, LaplacianPyramid, L1, L2, LPIPSLoss, SampleTask)
 
 

@@ -29,9 +29,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ganedit.runner import default_output, run
 
     registry = _registry(args)
-    config = load_config(args.config, overrides=args.set, registry=registry)
-    summary = run(config, output=args.output, device=args.device, seed=args.seed, quiet=args.quiet,
-                  registry=registry, overrides=None)
+    # --device / --seed are overrides like --set: applied before the config's one validation.
+    overrides = list(args.set) + ([f"device={args.device}"] if args.device is not None else []) + \
+        ([f"seed={args.seed}"] if args.seed is not None else [])
+    config = load_config(args.config, overrides=overrides, registry=registry)
+    summary = run(config, output=args.output, quiet=args.quiet, registry=registry)
     out = args.output or config.output or default_output(config)
     if not args.quiet:
         print(f"done: outputs in {out}")
@@ -197,6 +199,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
         raise RegistryError(f"no component named {args.name!r}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
     for e in entries:
         print(f"{e.kind} {e.name}  ({e.qualified_name}, {e.cls.__module__}.{e.cls.__qualname__})")
+        print(f"  defined at {e.location}")
         if e.cls.__doc__:
             print("  " + e.cls.__doc__.strip().splitlines()[0])
         lines = describe_params(e.params_model)

@@ -1,9 +1,11 @@
 """Run configs: YAML -> validated pydantic models, with one-line errors naming the path.
 
 A run config names a ``task`` plus the task's own fields. Component slots are written as
-``{type: NAME, params: {...}}``; each component's ``params`` are validated by the ``Params`` model
-its plugin registered (extra keys forbidden), recursively for nested components. Everything is
-checked before any weights load.
+``{type: NAME, params: {...}}``. One pydantic validation, with the registry in its validation
+context, checks everything before any weights load: each :class:`ComponentSpec` looks its ``type``
+up in the registry and validates its ``params`` with that component's ``Params`` model (nested
+slots included), then the component's ``check_params`` and the task's ``check_compatibility`` run.
+A validated spec holds the typed params; :meth:`RunConfig.resolved` is pydantic's ``model_dump``.
 """
 
 from __future__ import annotations
@@ -13,55 +15,183 @@ import difflib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Annotated, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator
+from pydantic import model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ganedit.errors import GanEditError
-from ganedit.interfaces import Params
+from ganedit.registry import Registry, RegistryError, load_registry
+
+#: Error types of the checks ganedit adds to pydantic's (see :func:`problems_of`).
+UNKNOWN_COMPONENT = "unknown_component"
+CHECK = "component_check"
+COMPATIBILITY = "compatibility"
 
 
-class Kind:
-    """Annotation marker: ``Annotated[ComponentSpec, Kind('generator')]`` is a generator slot."""
+def _context_registry(info: ValidationInfo) -> Registry | None:
+    return info.context.get("registry") if isinstance(info.context, dict) else None
 
-    def __init__(self, kind: str):
-        self.kind = kind
 
-    def __repr__(self) -> str:
-        return f"Kind({self.kind!r})"
+def _registry(info: ValidationInfo) -> Registry:
+    """The registry of the validation context (the process-wide one when validated without)."""
+    reg = _context_registry(info)
+    return reg if reg is not None else load_registry()
+
+
+def _known(info: ValidationInfo, kind: str, name: str) -> None:
+    """An unknown component name as a pydantic error (with the registry's did-you-mean)."""
+    try:
+        _registry(info).get(kind, name)
+    except RegistryError as exc:
+        raise PydanticCustomError(UNKNOWN_COMPONENT, "{message}", {"message": str(exc)}) from None
+
+
+SHALLOW = "shallow"  # validation-context flag: component slots are read as plain {type, params}
+
+
+def _validate_params(entry: Any, value: Any, info: ValidationInfo) -> Any:
+    """``value`` validated by ``entry``'s ``Params`` model, then the component's ``check_params``.
+
+    When only nested component slots fail, ``check_params`` still runs (on a shallow read that
+    leaves those slots unvalidated), so that every problem of a config is reported at once.
+    """
+    model = entry.params_model
+    if isinstance(value, model):
+        params = value
+    else:
+        try:
+            params = model.model_validate(value if value is not None else {}, context=info.context)
+        except ValidationError as exc:
+            errors = exc.errors()
+            if any(not _in_slot(model, tuple(e["loc"])) for e in errors):
+                raise
+            try:
+                shallow = model.model_validate(value, context={**(info.context or {}), SHALLOW: True})
+            except ValidationError:
+                raise exc from None
+            checks = list(entry.cls.check_params(shallow))
+            raise ValidationError.from_exception_data("ganedit", [_init_details(e) for e in errors] + [
+                InitErrorDetails(type=PydanticCustomError(CHECK, "{message}", {"message": m}), loc=(), input=value)
+                for m in checks]) from None
+    _raise(list(entry.cls.check_params(params)), CHECK, value)
+    return params
+
+
+def _in_slot(model: type[BaseModel], loc: tuple) -> bool:
+    """Whether ``loc`` (in ``model``) lies inside a component slot's ``type`` or ``params``."""
+    cur: Any = model
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            continue
+        if isinstance(cur, type) and issubclass(cur, ComponentSpec):
+            return part in ("type", "params") and i < len(loc)
+        if not (isinstance(cur, type) and issubclass(cur, BaseModel)) or part not in cur.model_fields:
+            return False
+        cur = _unwrap_model(cur.model_fields[part].annotation)
+    return False
+
+
+def _init_details(err: Any) -> InitErrorDetails:
+    """A reported pydantic error as raisable details again (same type, message, place and input)."""
+    message = (err.get("ctx") or {}).get("message", err.get("msg", "")) if err["type"] in (
+        UNKNOWN_COMPONENT, CHECK, COMPATIBILITY) else err.get("msg", "")
+    return InitErrorDetails(type=PydanticCustomError(err["type"], "{message}", {"message": message}),
+                            loc=tuple(err["loc"]), input=err.get("input"))
+
+
+def _raise(problems: list[str], error_type: str, value: Any, locs: list[tuple] | None = None) -> None:
+    """Raise one pydantic error per message (pydantic merges them into the enclosing validation)."""
+    if not problems:
+        return
+    errors = [InitErrorDetails(type=PydanticCustomError(error_type, "{message}", {"message": msg}),
+                               loc=(locs[i] if locs else ()), input=value)
+              for i, msg in enumerate(problems)]
+    raise ValidationError.from_exception_data("ganedit", errors)
 
 
 class ComponentSpec(BaseModel):
-    """``{type: NAME, params: {...}}``; ``NAME`` may be qualified as ``dist:name``."""
+    """``{type: NAME, params: {...}}``; ``NAME`` may be qualified as ``dist:name``.
 
-    model_config = ConfigDict(extra="forbid")
+    Validation looks ``type`` up among the components of the spec's ``kind`` (each slot has its own
+    subclass, see :func:`Slot`) and turns ``params`` into that component's typed ``Params``.
+    """
 
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    kind: ClassVar[str] = ""
     type: str = Field(description="registered component name (or dist:name)")
-    params: dict[str, Any] = Field(default_factory=dict, description="the component's parameters")
-    _validated: Params | None = PrivateAttr(default=None)
+    params: Any = Field(default_factory=dict, description="the component's parameters")
     _entry: Any = PrivateAttr(default=None)
 
-    @property
-    def validated(self) -> Params | None:
-        """The params validated by the component's model (set by config validation)."""
-        return self._validated
+    @classmethod
+    def of(cls, kind: str) -> type["ComponentSpec"]:
+        """The spec class of slots of ``kind`` (one per kind, cached)."""
+        found = _SPEC_CLASSES.get(kind)
+        if found is None:
+            found = type(f"{kind.title()}Spec", (ComponentSpec,), {"__module__": __name__, "kind": kind,
+                                                                   "__doc__": f"A {kind} slot: {{type, params}}."})
+            _SPEC_CLASSES[kind] = found
+        return found
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str, info: ValidationInfo) -> str:
+        if not (info.context or {}).get(SHALLOW):
+            _known(info, cls.kind, value)
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _typed_params(cls, value: Any, info: ValidationInfo) -> Any:
+        if "type" not in info.data or (info.context or {}).get(SHALLOW):
+            return value  # the unknown type is the error reported
+        return _validate_params(_registry(info).get(cls.kind, info.data["type"]), value, info)
+
+    @model_validator(mode="after")
+    def _remember_entry(self, info: ValidationInfo) -> "ComponentSpec":
+        if not (info.context or {}).get(SHALLOW):
+            self._entry = _registry(info).get(self.kind, self.type)
+        return self
 
     @property
     def entry(self) -> Any:
+        """The registry entry of ``type``."""
         return self._entry
 
     @property
     def cls(self) -> type:
-        if self._entry is None:
-            raise RuntimeError("component spec has not been validated against a registry")
+        """The component class (``latent_spaces``, ``output_space``, ... for compatibility checks)."""
         return self._entry.cls
 
     def resolved(self) -> dict[str, Any]:
-        """The spec with every default filled in (for the run's ``config.yaml``)."""
-        if self._validated is None:
-            return {"type": self.type, "params": dict(self.params)}
-        return {"type": self.type, "params": _dump_params(self._validated)}
+        """The spec with every default filled in (YAML-ready ``model_dump``)."""
+        return plain(self.model_dump())
+
+
+_SPEC_CLASSES: dict[str, type[ComponentSpec]] = {}
+
+
+def Slot(kind: str) -> Any:  # noqa: N802 - used as a type
+    """Type of a component slot: ``generator: Slot('generator')`` in a Params model."""
+    return ComponentSpec.of(kind)
+
+
+def SlotList(kind: str) -> Any:  # noqa: N802
+    """Type of a list of component slots: ``editors: SlotList('editor') = []``."""
+    return list[ComponentSpec.of(kind)]  # type: ignore[misc]
+
+
+def component_slots(model: type[BaseModel]) -> dict[str, str]:
+    """Fields of ``model`` holding component specs: ``{field: kind}``."""
+    slots = {}
+    for name, f in model.model_fields.items():
+        spec = _unwrap_model(f.annotation)
+        if isinstance(spec, type) and issubclass(spec, ComponentSpec) and spec.kind:
+            slots[name] = spec.kind
+    return slots
 
 
 @dataclass
@@ -92,9 +222,13 @@ MAX_SEED = 2**32 - 1
 
 
 class RunConfig(BaseModel):
-    """A validated run config: the common keys plus the task's params."""
+    """A validated run config: the common keys plus the task's params (``params``).
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    Validate it with :func:`validate_config` (which splits the YAML's task fields into ``params``
+    and puts the registry into the validation context).
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     task: str
     seed: int = Field(0, ge=0, le=MAX_SEED, description="global random seed")
@@ -107,68 +241,70 @@ class RunConfig(BaseModel):
     downloads: dict[str, str] = Field(default_factory=dict, description="files the config needs that ganedit "
                                       "does not ship: {path or folder: where to get it}; 'not found' problems "
                                       "under those paths quote it (not part of resolved())")
-    params: Any = None  # the task's validated Params
-    source: str | None = None
+    params: Any = Field(None, description="the task's validated Params (the config's other keys)")
+    source: str | None = Field(None, exclude=True, description="the file the config was read from")
 
     @field_validator("task")
     @classmethod
-    def _task_name(cls, v: str) -> str:
-        if not v:
+    def _known_task(cls, value: str, info: ValidationInfo) -> str:
+        if not value:
             raise ValueError("task must be a registered task name")
-        return v
+        if _context_registry(info) is not None:  # (constructed directly: validate_config checks the name)
+            _known(info, "task", value)
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _task_params(cls, value: Any, info: ValidationInfo) -> Any:
+        if "task" not in info.data or _context_registry(info) is None:
+            return value
+        return _validate_params(_registry(info).get("task", info.data["task"]), value, info)
+
+    @model_validator(mode="after")
+    def _compatible(self, info: ValidationInfo) -> "RunConfig":
+        if _context_registry(info) is None or self.params is None:
+            return self
+        entry = _registry(info).get("task", self.task)
+        pairs = list(entry.cls.check_compatibility(self.params, _registry(info)))
+        _raise([msg for _, msg in pairs], COMPATIBILITY, None,
+               [("params", *(int(p) if p.isdigit() else p for p in path.split("."))) for path, _ in pairs])
+        return self
+
+    def override(self, **values: Any) -> "RunConfig":
+        """A copy with common keys replaced (``device='cpu'``, ``seed=3``), each validated as its field."""
+        new = self.model_copy()
+        for key, value in values.items():
+            try:
+                RunConfig.__pydantic_validator__.validate_assignment(new, key, value)
+            except ValidationError as exc:
+                raise ConfigError(problems_of(exc.errors(), {key: value}, None, RunConfig)) from None
+        return new
 
     def resolved(self) -> dict[str, Any]:
         """Plain dict with all defaults, suitable for ``config.yaml`` (re-validates identically)."""
-        out: dict[str, Any] = {"task": self.task, "seed": self.seed, "device": self.device}
+        out: dict[str, Any] = plain(self.model_dump(include={"task", "seed", "device"}))
         if self.threads is not None:
             out["threads"] = self.threads
         if self.output is not None:
             out["output"] = self.output
         if self.description:
             out["description"] = self.description
-        out.update(_dump_params(self.params))
+        out.update(plain(self.params.model_dump()))
         return out
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _dump_params(model: BaseModel) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        out[name] = _dump_value(value)
-    return out
-
-
-def _dump_value(value: Any) -> Any:
-    if isinstance(value, ComponentSpec):
-        return value.resolved()
-    if isinstance(value, BaseModel):
-        return _dump_params(value)
-    if isinstance(value, (list, tuple)):
-        return [_dump_value(v) for v in value]
+def plain(value: Any) -> Any:
+    """``model_dump`` output as YAML-safe values (paths as strings, tuples as lists)."""
     if isinstance(value, dict):
-        return {k: _dump_value(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
     if isinstance(value, Path):
         return str(value)
     return value
-
-
-def _field_names_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
-    """Field names of the (sub)model at ``loc``, for 'did you mean' hints."""
-    cur: Any = model
-    for part in loc:
-        if isinstance(part, int) or cur is None:
-            continue
-        if isinstance(cur, type) and issubclass(cur, BaseModel) and part in cur.model_fields:
-            ann = cur.model_fields[part].annotation
-            cur = _unwrap_model(ann)
-        else:
-            return []
-    if isinstance(cur, type) and issubclass(cur, BaseModel):
-        return list(cur.model_fields)
-    return []
 
 
 def _unwrap_model(ann: Any) -> Any:
@@ -186,16 +322,55 @@ def _format_value(v: Any) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
-def pydantic_problems(exc: ValidationError, prefix: str, component: str | None,
-                      model: type[BaseModel] | None) -> list[Problem]:
-    """Turn a pydantic ValidationError into one Problem per error."""
+def _walk(root: type[BaseModel] | None, label: str | None, raw: Any, loc: tuple,
+          registry: Registry | None) -> tuple[type[BaseModel] | None, str | None]:
+    """The model (for key hints) and component name (for the message) at ``loc``: inside a
+    component's ``params`` they are that component's ``Params`` and its ``type``."""
+    model: Any = root
+    node = raw
+    for part in loc:
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and -len(node) <= part < len(node) else None
+            continue
+        if isinstance(model, type) and issubclass(model, ComponentSpec):
+            if part == "params" and isinstance(node, dict) and registry is not None:
+                try:
+                    model, label = registry.get(model.kind, str(node.get("type"))).params_model, node.get("type")
+                except RegistryError:
+                    model = None
+            else:
+                model = None
+        elif isinstance(model, type) and issubclass(model, BaseModel) and part in model.model_fields:
+            model = _unwrap_model(model.model_fields[part].annotation)
+        else:
+            model = None
+        node = node.get(part) if isinstance(node, dict) else None
+    return model, label
+
+
+def problems_of(errors: list[Any], raw: Any, registry: Registry | None, root: type[BaseModel] | None = None,
+                prefix: str = "", label: str | None = None, task: str | None = None) -> list[Problem]:
+    """One :class:`Problem` per pydantic error (of a validation of ``raw`` whose top model is ``root``).
+
+    Paths are dotted (``prefix`` first); the component named is the one whose params hold the
+    error (else ``label``); unknown keys get a 'did you mean', missing files say so.
+    """
     problems = []
-    for err in exc.errors():
+    for err in errors:
         loc = tuple(err.get("loc", ()))
-        path = ".".join([prefix] + [str(p) for p in loc]) if prefix else ".".join(str(p) for p in loc)
         etype = err.get("type", "")
+        parts = [prefix] if prefix else []
+        path = ".".join(parts + [str(p) for p in loc]) or prefix or "config"
+        model, component = _walk(root, label, raw, loc[:-1], registry)
+        _, here = _walk(root, label, raw, loc, registry)
+        if etype == UNKNOWN_COMPONENT:
+            component = None
+        elif etype == COMPATIBILITY:
+            component = task
+        elif etype == CHECK:
+            component = here
         if etype == "extra_forbidden":
-            names = _field_names_at(model, loc[:-1])
+            names = list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
             hint = difflib.get_close_matches(str(loc[-1]), names, n=1)
             msg = "unknown key"
             msg += f"; did you mean {hint[0]!r}?" if hint else (f"; valid keys: {', '.join(names)}" if names else "")
@@ -204,79 +379,24 @@ def pydantic_problems(exc: ValidationError, prefix: str, component: str | None,
         elif etype in ("path_not_file", "path_not_exists", "path_not_directory"):
             what = "directory" if etype == "path_not_directory" else "file"
             msg = f"{what} not found: {str(err.get('input'))!r}"
+        elif etype == "model_type" and issubclass(_walk_model(root, loc, raw, registry) or BaseModel, ComponentSpec):
+            msg = f"expected a mapping {{type: NAME, params: {{...}}}}, got {_format_value(err.get('input'))}"
+        elif etype in (UNKNOWN_COMPONENT, CHECK, COMPATIBILITY):
+            msg = (err.get("ctx") or {}).get("message", err.get("msg", ""))
         else:
             msg = err.get("msg", "invalid value")
             if "input" in err and etype not in ("model_type", "dict_type"):
                 msg += f" (got {_format_value(err['input'])})"
-        problems.append(Problem(path or prefix, component, msg))
+        problems.append(Problem(path, component, msg))
     return problems
 
 
-def component_slots(model: type[BaseModel]) -> dict[str, str]:
-    """Fields of ``model`` annotated with :class:`Kind`: ``{field: kind}``."""
-    slots = {}
-    for name, f in model.model_fields.items():
-        for meta in f.metadata:
-            if isinstance(meta, Kind):
-                slots[name] = meta.kind
-        if name not in slots:
-            for arg in typing.get_args(f.annotation):
-                for meta in getattr(arg, "__metadata__", ()):
-                    if isinstance(meta, Kind):
-                        slots[name] = meta.kind
-    return slots
+def _walk_model(root: Any, loc: tuple, raw: Any, registry: Registry | None) -> Any:
+    model, _ = _walk(root, None, raw, loc, registry)
+    return model
 
 
-def _walk_slots(registry: Any, model: BaseModel, path: str) -> list[Problem]:
-    """Validate every nested component spec inside an already-parsed params model."""
-    problems: list[Problem] = []
-    for name, kind in component_slots(type(model)).items():
-        value = getattr(model, name)
-        if value is None:
-            continue
-        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
-        for idx, spec in items:
-            sub = f"{path}.{name}" if path else name
-            if idx is not None:
-                sub = f"{sub}.{idx}"
-            if not isinstance(spec, ComponentSpec):
-                continue
-            _, _, errs = validate_component(registry, kind, spec, path=sub)
-            problems.extend(errs)
-    return problems
-
-
-def validate_component(registry: Any, kind: str, spec: Any, path: str) -> tuple[Any, Any, list[Problem]]:
-    """Validate ``spec`` for a component of ``kind``; returns ``(entry, params, problems)``."""
-    from ganedit.registry import RegistryError
-
-    if isinstance(spec, ComponentSpec):
-        cs = spec
-    else:
-        if not isinstance(spec, dict):
-            return None, None, [Problem(path, None, f"expected a mapping {{type: NAME, params: {{...}}}}, "
-                                                    f"got {_format_value(spec)}")]
-        try:
-            cs = ComponentSpec.model_validate(spec)
-        except ValidationError as exc:
-            return None, None, pydantic_problems(exc, path, None, ComponentSpec)
-    try:
-        entry = registry.get(kind, cs.type)
-    except RegistryError as exc:
-        return None, None, [Problem(f"{path}.type", None, str(exc))]
-    model = entry.params_model
-    try:
-        params = model.model_validate(cs.params)
-    except ValidationError as exc:
-        return entry, None, pydantic_problems(exc, f"{path}.params", cs.type, model)
-    problems = [Problem(f"{path}.params", cs.type, msg) for msg in entry.cls.check_params(params)]
-    problems += _walk_slots(registry, params, f"{path}.params")
-    cs._validated = params
-    cs._entry = entry
-    return entry, params, problems
-
-
-# --------------------------------------------------------------------------- public API
+# --------------------------------------------------------------------------- YAML
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -390,39 +510,51 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def validate_config(raw: dict[str, Any], registry: Any = None, source: str | None = None) -> RunConfig:
-    """Validate a raw config dict against the installed components; raises :class:`ConfigError`."""
-    from ganedit.registry import RegistryError, load_registry
+# --------------------------------------------------------------------------- public API
 
+
+def validate_config(raw: dict[str, Any], registry: Registry | None = None, source: str | None = None) -> RunConfig:
+    """Validate a raw config dict against the installed components (one pydantic validation with
+    the registry in its context); raises :class:`ConfigError`."""
     registry = registry or load_registry()
-    problems: list[Problem] = []
-    common = {k: v for k, v in raw.items() if k in COMMON_KEYS}
-    body = {k: v for k, v in raw.items() if k not in COMMON_KEYS}
-    if "task" not in common:
-        problems.append(Problem("task", None, "required key is missing (the task to run, e.g. 'invert')"))
-        raise ConfigError(problems)
+    if not isinstance(raw, dict):
+        raise ConfigError([Problem("config", None, "the top level of a run config must be a mapping")])
+    if "task" not in raw:
+        raise ConfigError([Problem("task", None, "required key is missing (the task to run, e.g. 'invert')")])
+    split = {k: v for k, v in raw.items() if k in COMMON_KEYS}
+    split["params"] = {k: v for k, v in raw.items() if k not in COMMON_KEYS}
+    split["source"] = source
     try:
-        head = RunConfig.model_validate(common)
+        return RunConfig.model_validate(split, context={"registry": registry})
     except ValidationError as exc:
-        raise ConfigError(pydantic_problems(exc, "", None, RunConfig)) from None
+        task = raw.get("task") if isinstance(raw.get("task"), str) else None
+        downloads = raw.get("downloads") if isinstance(raw.get("downloads"), dict) else {}
+        try:
+            task_model = registry.get("task", task).params_model if task else None
+        except RegistryError:
+            task_model = None
+        # The task's own fields sit at the top level of the YAML: their errors lose the 'params' level.
+        errors = exc.errors()
+        head = [e for e in errors if not e["loc"] or e["loc"][0] != "params"]
+        body = [{**e, "loc": tuple(e["loc"][1:])} for e in errors if e["loc"] and e["loc"][0] == "params"]
+        problems = problems_of(head, split, registry, RunConfig)
+        problems += problems_of(body, split["params"], registry, task_model, label=task, task=task)
+        raise ConfigError(with_downloads(problems, downloads)) from None
+
+
+def validate_spec(kind: str, spec: Any, registry: Registry | None = None) -> ComponentSpec:
+    """A component spec (``{type, params}`` or an already validated one) validated for ``kind``;
+    raises :class:`ConfigError` with paths starting at ``kind``."""
+    registry = registry or load_registry()
+    cls = ComponentSpec.of(kind)
+    if isinstance(spec, cls) and spec.entry is not None:
+        return spec
+    if isinstance(spec, ComponentSpec):
+        spec = spec.model_dump()
     try:
-        entry = registry.get("task", head.task)
-    except RegistryError as exc:
-        raise ConfigError([Problem("task", None, str(exc))]) from None
-    model = entry.params_model
-    try:
-        params = model.model_validate(body)
+        return cls.model_validate(spec, context={"registry": registry})
     except ValidationError as exc:
-        raise ConfigError(with_downloads(pydantic_problems(exc, "", head.task, model), head.downloads)) from None
-    problems += [Problem("config", head.task, msg) for msg in entry.cls.check_params(params)]
-    problems += _walk_slots(registry, params, "")
-    if not problems:
-        problems += [Problem(p, head.task, m) for p, m in entry.cls.check_compatibility(params, registry)]
-    if problems:
-        raise ConfigError(with_downloads(problems, head.downloads))
-    head.params = params
-    head.source = source
-    return head
+        raise ConfigError(problems_of(exc.errors(), spec, registry, cls, prefix=kind)) from None
 
 
 def with_downloads(problems: list[Problem], downloads: dict[str, str]) -> list[Problem]:
@@ -437,20 +569,10 @@ def with_downloads(problems: list[Problem], downloads: dict[str, str]) -> list[P
     return out
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None, registry: Any = None) -> RunConfig:
+def load_config(path: str | Path, overrides: list[str] | None = None, registry: Registry | None = None) -> RunConfig:
     """Read, override and validate a YAML run config."""
     raw = apply_overrides(read_yaml(path), overrides)
     return validate_config(raw, registry=registry, source=str(path))
-
-
-def Slot(kind: str) -> Any:  # noqa: N802 - used as a type
-    """Type of a component slot: ``generator: Slot('generator')`` in a Params model."""
-    return Annotated[ComponentSpec, Kind(kind)]
-
-
-def SlotList(kind: str) -> Any:  # noqa: N802
-    """Type of a list of component slots: ``editors: SlotList('editor') = []``."""
-    return Annotated[list[ComponentSpec], Kind(kind)]
 
 
 # --------------------------------------------------------------------------- checks shared by tasks
@@ -472,33 +594,31 @@ def latent_space_problems(params: BaseModel, space: str, task: str) -> list[tupl
     out = []
     enc = getattr(params, "encoder", None)
     if enc is not None:
-        got = enc.cls.output_space(enc.validated)
+        got = enc.cls.output_space(enc.params)
         if got != space:
             out.append(("encoder", f"{enc.type!r} encodes into {got!r}; {task} needs {space!r}"))
     gen = getattr(params, "generator", None)
-    if gen is not None and space not in gen.cls.latent_spaces(gen.validated):
+    if gen is not None and space not in gen.cls.latent_spaces(gen.params):
         out.append(("generator", f"{gen.type!r} does not accept {space!r} latents"))
     for i, ed in enumerate(getattr(params, "editors", None) or []):
-        if space not in ed.cls.supported_spaces(ed.validated):
+        if space not in ed.cls.supported_spaces(ed.params):
             out.append((f"editors.{i}", f"editor {ed.type!r} does not edit {space!r} latents"))
     return out
 
 
 __all__ = [
-    "Annotated",
     "ComponentSpec",
-    "Slot",
-    "SlotList",
     "ConfigError",
-    "Kind",
     "Problem",
     "RunConfig",
+    "Slot",
+    "SlotList",
     "apply_overrides",
     "component_slots",
     "latent_space_problems",
     "load_config",
     "missing_paths",
     "read_yaml",
-    "validate_component",
     "validate_config",
+    "validate_spec",
 ]

@@ -15,9 +15,11 @@ hookimpl = pluggy.HookimplMarker("ganedit")
 
 @hookspec
 def register_components(register) -> None:
-    """Register components: ``register(kind, name, cls)``; ``cls`` has a nested ``Params`` model.
+    """Register component classes: ``register(ClassA, ClassB, ...)``.
 
-    ``kind`` is one of ``generator, encoder, inverter, editor, discriminator, dataset, loss, task``.
+    Each class implements one interface of :mod:`ganedit.interfaces` (its kind: ``generator, encoder,
+    inverter, editor, discriminator, dataset, loss, task``), declares its name at the class
+    (``class Sharpen(ganedit.Editor, name="sharpen")``) and nests a ``Params`` model.
     """
 
 

@@ -4,8 +4,10 @@ Conventions for every component:
 
 * Images are float tensors ``[B, 3, H, W]`` in ``[-1, 1]``.
 * Latent codes travel in :class:`ganedit.latent.Latent`, which records its space.
-* A component class carries a nested pydantic ``Params`` model (extra keys forbidden) and is
-  built from validated params by :meth:`Component.from_params`.
+* A component declares its registry name where it is defined, ``class X(Editor, name="x")``; its
+  kind follows from the interface it implements. It carries a nested pydantic ``Params`` model
+  (extra keys forbidden) and is built from validated params by :meth:`Component.from_params`
+  (by default ``cls(params)``: the base constructor stores ``self.params``).
 """
 
 from __future__ import annotations
@@ -41,14 +43,31 @@ class Params(BaseModel):
 
 
 class Component:
-    """Mixin shared by all components: a kind, a registry name, a typed ``Params`` model."""
+    """Mixin shared by all components: a kind, a registry name, a typed ``Params`` model.
+
+    The name is declared at the class, ``class Sharpen(ganedit.Editor, name="sharpen")`` (one grep
+    from a config's ``type:`` to its code); a subclass that declares none is not registrable by
+    itself (it does not inherit its parent's name).
+    """
 
     kind: ClassVar[str] = ""
+    name: ClassVar[str | None] = None
     Params: ClassVar[type[Params]] = Params
+    params: Params
+
+    def __init_subclass__(cls, name: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = name
+
+    def __init__(self, params: Params) -> None:
+        """The base constructor: keep the validated ``params`` (``self.params``)."""
+        self.params = params
 
     @classmethod
-    def from_params(cls, params: Params, **context: Any) -> "Component":
-        """Build an instance from validated params (may load weights). Override as needed."""
+    def from_params(cls, params: Params, context: Any = None) -> "Component":
+        """Build an instance from validated params (may load weights); ``cls(params)`` unless
+        overridden. ``context`` is the :class:`~ganedit.context.BuildContext` building it: nested
+        component slots are built with ``context.build(kind, params.slot)``."""
         return cls(params)  # type: ignore[call-arg]
 
     @classmethod
@@ -203,6 +222,19 @@ class Task(Component, abc.ABC):
     def run(self, context: Any) -> dict[str, Any]:
         """Do the work; return the ``summary`` for ``metrics.json``."""
 
+    # Hooks of interactive front ends (``ganedit serve``), which edit a task's results again
+    # without importing the task's plugin.
+    def load_result(self, folder: Any, record: dict[str, Any], context: Any) -> tuple[Generator | None, Latent]:
+        """The generator (``None``: the config's own) and latent of one item of a finished run of
+        this task in ``folder``; ``record`` is the item's entry in ``metrics.json``."""
+        raise NotImplementedError(f"{type(self).__name__} results cannot be loaded back")
+
+    def edit_context(self, context: Any, generator: Generator, encoder: Encoder | None = None,
+                     images: torch.Tensor | None = None) -> Any:
+        """What this task hands its editors as ``context`` when they edit a result with
+        ``generator`` (``images``: the item's input pixels): by default the run context itself."""
+        return context
+
 
 def check_latent(latent: Latent, spaces: Sequence[str], who: str) -> None:
     """Raise a clear error when ``latent`` is not in one of ``spaces``."""
@@ -210,3 +242,16 @@ def check_latent(latent: Latent, spaces: Sequence[str], who: str) -> None:
 
     if latent.space not in spaces:
         raise LatentError(f"{who} accepts latents in {list(spaces)}, got {latent.space!r}")
+
+
+#: The interface of each kind: a component's kind is the one of the interface it subclasses.
+INTERFACES: dict[str, type[Component]] = {
+    "generator": Generator,
+    "encoder": Encoder,
+    "inverter": Inverter,
+    "editor": Editor,
+    "discriminator": Discriminator,
+    "dataset": Dataset,
+    "loss": Loss,
+    "task": Task,
+}

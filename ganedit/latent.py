@@ -1,13 +1,18 @@
-"""The typed latent container that travels between encoders, inverters, generators and editors."""
+"""The typed latent container that travels between encoders, inverters, generators and editors,
+and its file (:func:`save_latent` / :func:`load_latent`: a native safetensors file with
+``{kind: latent, type: latent, space}`` in its header)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Iterator, Literal
+from pathlib import Path
+from typing import Any, Iterator, Literal
 
 import torch
 
 from ganedit.errors import GanEditError
+from ganedit.io.checkpoint import CheckpointError, load_native, save_native
 
 #: Known latent spaces. ``w+`` is the per-layer extended W space. ``structure_texture`` is the
 #: Swapping Autoencoder / TCP pair (spatial structure code + texture code).
@@ -115,3 +120,19 @@ class Latent:
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}={tuple(v.shape)}" for k, v in self.tensors.items())
         return f"Latent(space={self.space!r}, {shapes})"
+
+
+def save_latent(path: str | os.PathLike, latent: Latent, metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``latent`` (atomically) with ``metadata`` in the header; returns the path."""
+    save_native(path, latent.state_dict(), {"kind": "latent", "type": "latent", "space": latent.space,
+                                           "metadata": dict(metadata or {})})
+    return Path(path)
+
+
+def load_latent(path: str | os.PathLike) -> Latent:
+    """A latent written by :func:`save_latent` (the ``invert`` task writes one per image)."""
+    tensors, config = load_native(path, expect={"kind": "latent"})
+    try:
+        return Latent(config.get("space", ""), dict(tensors))
+    except LatentError as exc:
+        raise CheckpointError(f"{path}: invalid latent file ({exc})") from None

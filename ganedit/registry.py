@@ -1,5 +1,10 @@
 """The component registry, filled by pluggy plugins discovered through entry points.
 
+A plugin's ``register_components`` hook hands its component classes to ``register(*classes)``;
+each class declares its name (``class X(ganedit.Editor, name="x")``) and its kind follows from the
+interface it implements, which the registry checks (one interface, a name, a ``Params`` model, no
+abstract method left).
+
 Each plugin is loaded and registered on its own: a plugin that fails to import or register is
 recorded as ``broken`` with its error and never affects the others (``GANEDIT_STRICT_PLUGINS=1``
 or ``strict=True`` re-raises). Two distributions registering the same ``(kind, name)`` are both
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.metadata as md
+import inspect
 import os
 import traceback
 from dataclasses import dataclass, field
@@ -19,7 +25,7 @@ import pluggy
 
 from ganedit import hookspecs
 from ganedit.errors import GanEditError
-from ganedit.interfaces import KINDS, Component, Params
+from ganedit.interfaces import INTERFACES, KINDS, Component, Params
 
 
 class RegistryError(GanEditError, LookupError):
@@ -52,6 +58,17 @@ class Entry:
     def summary(self) -> str:
         doc = (self.cls.__doc__ or "").strip().splitlines()
         return doc[0] if doc else ""
+
+    @property
+    def location(self) -> str:
+        """``file:line`` of the class statement (the file relative to the working folder when below it)."""
+        try:
+            path = inspect.getsourcefile(self.cls) or "?"
+            line = inspect.getsourcelines(self.cls)[1]
+        except (OSError, TypeError):
+            return f"{self.cls.__module__} (source not available)"
+        rel = os.path.relpath(path)
+        return f"{path if rel.startswith('..') else rel}:{line}"
 
 
 @dataclass
@@ -99,20 +116,46 @@ class Registrar:
         self.added: list[Entry] = []
         self.hooked = False  # the plugin implements this hook
 
-    def __call__(self, kind: str, name: str, cls: type) -> None:
-        if kind not in KINDS:
-            raise RegistryError(f"plugin {self._plugin.name!r}: unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+    def __call__(self, *classes: type) -> None:
+        if classes and isinstance(classes[0], str):
+            raise RegistryError(
+                f"plugin {self._plugin.name!r}: register(kind, name, cls) is no longer supported; declare the "
+                "name at the class, e.g. class MyEditor(ganedit.Editor, name='my_editor'), and call "
+                "register(MyEditor) (the kind follows from the interface)")
+        for cls in classes:
+            self._add(cls)
+
+    def _add(self, cls: type) -> None:
+        who = f"plugin {self._plugin.name!r}"
         if not isinstance(cls, type):
-            raise RegistryError(f"plugin {self._plugin.name!r}: {kind} {name!r} must be a class")
+            raise RegistryError(f"{who}: register() takes component classes, got {cls!r}")
+        if not issubclass(cls, Component):
+            raise RegistryError(
+                f"{who}: {cls.__name__} is not a component: subclass one of ganedit's interfaces "
+                f"({', '.join(i.__name__ for i in INTERFACES.values())}), declare its name "
+                f"(class {cls.__name__}(ganedit.Editor, name='...')) and nest a Params model subclassing "
+                "ganedit.Params")
+        kind = cls.kind
+        if kind not in KINDS:
+            raise RegistryError(f"{who}: {cls.__name__} has unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+        implemented = [k for k, iface in INTERFACES.items() if issubclass(cls, iface)]
+        if implemented != [kind]:
+            raise RegistryError(f"{who}: {cls.__name__} is registered as a {kind} but implements the "
+                                f"interfaces of {implemented or 'no kind'}; a component implements exactly one")
+        name = cls.name
+        if not name or not isinstance(name, str) or ":" in name:
+            raise RegistryError(f"{who}: {kind} {cls.__name__} declares no usable name; write "
+                                f"class {cls.__name__}(..., name='a_name') (no ':')")
         params = getattr(cls, "Params", None)
         if params is None or not (isinstance(params, type) and issubclass(params, Params)):
-            raise RegistryError(
-                f"plugin {self._plugin.name!r}: {kind} {name!r} needs a nested Params model "
-                "subclassing ganedit.Params")
+            raise RegistryError(f"{who}: {kind} {name!r} needs a nested Params model subclassing ganedit.Params")
+        if inspect.isabstract(cls):
+            missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+            raise RegistryError(f"{who}: {kind} {name!r} ({cls.__name__}) does not implement the "
+                                f"{INTERFACES[kind].__name__} interface: abstract {missing}")
         for e in self._registry.entries(kind):
             if e.name == name and e.dist == self._plugin.dist:
-                raise RegistryError(
-                    f"plugin {self._plugin.name!r} registers {kind} {name!r} twice")
+                raise RegistryError(f"{who} registers {kind} {name!r} twice")
         entry = Entry(kind, name, cls, self._plugin.dist, self._plugin.name)
         self._registry._entries.append(entry)
         self.added.append(entry)
@@ -275,19 +318,6 @@ class Registry:
             except Exception:  # noqa: BLE001 - a sniffer must never break others
                 continue
         return None
-
-    def build(self, kind: str, spec: Any, **context: Any) -> Any:
-        """Build a component from ``{'type': NAME, 'params': {...}}`` or a validated spec."""
-        from ganedit.config import ComponentSpec, ConfigError, validate_component
-
-        if isinstance(spec, ComponentSpec) and spec.validated is not None:
-            entry, params = self.get(kind, spec.type), spec.validated
-        else:
-            raw = spec.model_dump() if isinstance(spec, ComponentSpec) else spec
-            entry, params, errors = validate_component(self, kind, raw, path=kind)
-            if errors:
-                raise ConfigError(errors)
-        return entry.cls.from_params(params, registry=self, **context)
 
 
 _DEFAULT: Registry | None = None

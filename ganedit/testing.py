@@ -45,7 +45,7 @@ def make_registry(*plugins: Any, core: bool = True, strict: bool = True) -> Regi
     return reg
 
 
-class ToyGenerator(Generator):
+class ToyGenerator(Generator, name="toy"):
     """A tiny StyleGAN-shaped generator (mapping + per-layer styled 1x1 convs), for tests and docs."""
 
     class Params(Params):
@@ -92,7 +92,7 @@ class ToyGenerator(Generator):
         return Latent.w(self.mapping(z, truncation_psi))
 
     @classmethod
-    def from_params(cls, params: "ToyGenerator.Params", **_: Any) -> "ToyGenerator":
+    def from_params(cls, params: "ToyGenerator.Params", context: Any = None) -> "ToyGenerator":
         return cls(params.resolution, params.w_dim, params.seed)
 
 
@@ -104,4 +104,4 @@ class ToyPlugin:
 
     @hookimpl
     def register_components(self, register) -> None:
-        register("generator", "toy", ToyGenerator)
+        register(ToyGenerator)

@@ -17,7 +17,7 @@ from ganedit.testing import ToyPlugin, make_registry
 REPO = Path(__file__).resolve().parents[1]
 
 
-class StepInverter(Inverter):
+class StepInverter(Inverter, name="near_perfect"):
     """Test inverter with a step count and a file."""
 
     class Params(Params):
@@ -33,7 +33,7 @@ class StepInverter(Inverter):
         return "w+"
 
 
-class ZOnlyInverter(StepInverter):
+class ZOnlyInverter(StepInverter, name="stt"):
     """Produces latents no toy editor/generator pairs with."""
 
     @classmethod
@@ -41,7 +41,7 @@ class ZOnlyInverter(StepInverter):
         return "structure_texture"
 
 
-class FitTask(Task):
+class FitTask(Task, name="fit"):
     """Test task: a generator and an inverter."""
 
     class Params(Params):
@@ -51,8 +51,8 @@ class FitTask(Task):
 
     @classmethod
     def check_compatibility(cls, params, registry):
-        spaces = params.generator.cls.latent_spaces(params.generator.validated)
-        out = params.inverter.cls.output_space(params.inverter.validated)
+        spaces = params.generator.cls.latent_spaces(params.generator.params)
+        out = params.inverter.cls.output_space(params.inverter.params)
         if out not in spaces:
             return [("inverter.type", f"produces {out!r} latents; generator accepts {list(spaces)}")]
         return []
@@ -67,9 +67,7 @@ class TestPlugin:
 
     @ganedit.hookimpl
     def register_components(self, register):
-        register("inverter", "near_perfect", StepInverter)
-        register("inverter", "stt", ZOnlyInverter)
-        register("task", "fit", FitTask)
+        register(StepInverter, ZOnlyInverter, FitTask)
 
 
 @pytest.fixture
@@ -198,7 +196,7 @@ def test_cli_invalid_yaml_and_missing_config(reg, tmp_path, capsys):
 def test_load_config_api(reg, tmp_path):
     p = write(tmp_path, BASE)
     cfg = ganedit.load_config(p, overrides=["inverter.params.lr=0.5"], registry=reg)
-    assert cfg.params.inverter.validated.lr == 0.5
+    assert cfg.params.inverter.params.lr == 0.5
     assert cfg.source == str(p)
 
 

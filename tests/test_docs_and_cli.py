@@ -25,6 +25,14 @@ def test_doc_examples_run(doc, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
 
 
+def test_writing_plugins_shows_the_example_plugin_unchanged():
+    """docs/writing-plugins.md walks through examples/ganedit-example-editor: its first code block is
+    the example's module, verbatim (and test_doc_examples_run runs it)."""
+    first = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "writing-plugins.md").read_text(), flags=re.S)[0]
+    example = (EXAMPLE / "ganedit_example_editor" / "__init__.py").read_text()
+    assert first.strip() == example.strip()
+
+
 def fake_install(root: Path, dist: str, module: str, target: str, version: str = "0.1.0") -> None:
     """A dist-info on the path makes an entry point visible without pip."""
     info = root / f"{dist.replace('-', '_')}-{version}.dist-info"

@@ -24,12 +24,12 @@ GOOD = """
 import ganedit
 from ganedit.testing import ToyGenerator
 
-class Twin(ToyGenerator):
+class Twin(ToyGenerator, name="twin"):
     '''Same toy generator under a clashing name.'''
 
 @ganedit.hookimpl
 def register_components(register):
-    register("generator", "twin", Twin)
+    register(Twin)
 """
 
 
@@ -48,9 +48,11 @@ def test_entry_point_plugins_broken_and_duplicates(plugin_path):
     make_dist(plugin_path, "ganedit-broken-reg", "broken_reg", """
         import ganedit
         from ganedit.testing import ToyGenerator
+        class Half(ToyGenerator, name="half"):
+            pass
         @ganedit.hookimpl
         def register_components(register):
-            register("generator", "half", ToyGenerator)
+            register(Half)
             raise ValueError("boom in register")
         """)
     reg = Registry(strict=False).load_entry_points()
@@ -79,8 +81,8 @@ def test_same_plugin_registering_twice_is_broken():
     class Twice:
         @ganedit.hookimpl
         def register_components(self, register):
-            register("generator", "toy", ToyGenerator)
-            register("generator", "toy", ToyGenerator)
+            register(ToyGenerator)
+            register(ToyGenerator)
 
     reg = make_registry(strict=False)
     info = reg.add_plugin(Twice(), name="twice", dist="twice")
@@ -92,15 +94,18 @@ def test_register_rejects_bad_components():
     class NoParams:
         pass
 
+    class Wizard(ganedit.Component, name="x"):
+        kind = "wizard"
+
     class Bad:
         @ganedit.hookimpl
         def register_components(self, register):
-            register("generator", "x", NoParams)
+            register(NoParams)
 
     class BadKind:
         @ganedit.hookimpl
         def register_components(self, register):
-            register("wizard", "x", ToyGenerator)
+            register(Wizard)
 
     reg = make_registry(strict=False)
     assert "Params" in reg.add_plugin(Bad(), name="bad").error
@@ -108,12 +113,12 @@ def test_register_rejects_bad_components():
 
 
 def test_build_and_unknown_type(registry):
-    g = registry.build("generator", {"type": "toy", "params": {"resolution": 8}})
+    g = ganedit.build("generator", {"type": "toy", "params": {"resolution": 8}}, registry=registry)
     assert isinstance(g, ToyGenerator) and g.img_resolution == 8
     with pytest.raises(RegistryError, match="did you mean 'toy'"):
         registry.get("generator", "tyo")
     with pytest.raises(ConfigError, match=r"generator.params.resolutoin \(toy\): unknown key; did you mean 'resolution'"):
-        registry.build("generator", {"type": "toy", "params": {"resolutoin": 8}})
+        ganedit.build("generator", {"type": "toy", "params": {"resolutoin": 8}}, registry=registry)
 
 
 def test_ganedit_build_uses_default_registry(registry):

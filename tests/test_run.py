@@ -10,7 +10,7 @@ import yaml
 
 import ganedit
 from ganedit.cli import main
-from ganedit.config import ConfigError
+from ganedit.config import ConfigError, Slot
 from ganedit.io.images import load_image
 from ganedit.registry import set_registry
 from ganedit.testing import ToyPlugin, make_registry
@@ -103,3 +103,41 @@ def test_threads_option(reg, tmp_path, monkeypatch):
     assert yaml.safe_load((tmp_path / "t" / "config.yaml").read_text())["threads"] == 1
     with pytest.raises(ConfigError, match=r"threads.*greater than or equal to 1"):
         ganedit.run({**CONFIG, "threads": 0}, output=tmp_path / "u", quiet=True, registry=reg)
+
+
+class _Chain(ganedit.Editor, name="chain"):
+    """Test editor with a nested editor slot (built through the run context)."""
+
+    class Params(ganedit.Params):
+        inner: Slot("editor")
+
+    @classmethod
+    def from_params(cls, params, context=None):
+        editor = cls(params)
+        editor.inner = context.build("editor", params.inner)
+        return editor
+
+    def edit(self, generator, latent, context=None):
+        return self.inner.edit(generator, latent, context)
+
+
+class _ChainPlugin:
+    DIST = "test-chain"
+    __name__ = "test_chain"
+
+    @ganedit.hookimpl
+    def register_components(self, register):
+        register(_Chain)
+
+
+def test_nested_components_are_built_through_the_run_context(reg, tmp_path):
+    """One build path: a component's nested slot is recorded in plugins.json like a top-level one."""
+    reg.add_plugin(_ChainPlugin(), name="test_chain", dist="test-chain")
+    config = dict(CONFIG, editors=[{"type": "chain", "params": {"inner": {"type": "truncation_sweep",
+                                                                          "params": {"psis": [0.5]}}}}])
+    summary = ganedit.run(config, output=tmp_path / "n", quiet=True, registry=reg)
+    assert summary["edits"] == 1
+    used = json.loads((tmp_path / "n" / "plugins.json").read_text())["used"]
+    assert used["test-chain"] == ["editor:chain"]
+    assert used["ganedit-example-editor"] == ["editor:truncation_sweep"]
+    assert used["ganedit-testing"] == ["generator:toy"] and used["ganedit"] == ["task:sample"]

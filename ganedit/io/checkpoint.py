@@ -1,16 +1,26 @@
-"""Native checkpoints (safetensors weights + JSON config in the header) and safe torch loading."""
+"""Checkpoints: native files (safetensors weights + JSON config in the header), safe torch loading,
+and the one checked state loading every loader uses.
+
+* :func:`save_model` / :func:`load_model`: a model's parts (``<part>.<key>`` tensors) plus its
+  config (``kind``, ``type``, architecture) in one native file;
+* :func:`load_state`: copy a state dict into a module after checking every key and shape;
+* :func:`safe_torch_load`: ``torch.load(weights_only=True)`` with clear errors;
+* :func:`check_finite`: refuse NaN/inf weights (every loader calls it).
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pickle
 import re
 import zipfile
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
+from torch import nn
 
 from ganedit.errors import GanEditError
 from ganedit.io.atomic import atomic_path
@@ -99,8 +109,10 @@ def read_native_config(path: str | os.PathLike) -> dict[str, Any] | None:
     return json.loads(meta[NATIVE_KEY])
 
 
-def load_native(path: str | os.PathLike, expect: dict[str, str] | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Load ``(tensors, config)``; ``expect`` (e.g. ``{'type': 'stylegan2'}``) guards foreign files."""
+def load_native(path: str | os.PathLike, expect: Mapping[str, str | Sequence[str]] | None = None
+                ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load ``(tensors, config)``; ``expect`` (e.g. ``{'type': 'stylegan2'}``, or a tuple of accepted
+    values) guards foreign files."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -111,14 +123,84 @@ def load_native(path: str | os.PathLike, expect: dict[str, str] | None = None) -
     if config is None:
         raise CheckpointError(f"{p}: safetensors file without a ganedit config (not written by ganedit)")
     for key, want in (expect or {}).items():
-        if config.get(key) != want:
-            raise CheckpointError(f"{p}: checkpoint is a {key}={config.get(key)!r}, expected {want!r}")
+        wants = (want,) if isinstance(want, str) else tuple(want)
+        if config.get(key) not in wants:
+            raise CheckpointError(f"{p}: checkpoint is a {config.get('kind')!r}/{config.get('type')!r} file "
+                                  f"({key}={config.get(key)!r}, expected {' or '.join(map(repr, wants))})")
     try:
         tensors = load_file(str(p))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{p}: truncated or corrupt safetensors file ({exc})") from None
     check_finite(tensors, p)
     return tensors, config
+
+
+def few(items: Sequence[str], n: int = 4) -> str:
+    """The first ``n`` of ``items``, comma-separated, with how many there are when more."""
+    shown = ", ".join(items[:n])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > n else "")
+
+
+def load_state(module: nn.Module, state: Mapping[str, Any], source: str | os.PathLike, what: str, *,
+               arch: str = "the architecture", optional: Sequence[str] = (), assign: bool = False,
+               keys_message: str = "{source}: {what} does not match {arch} ({details})",
+               shape_message: str = "{source}: {what} has shape mismatches: {details}") -> None:
+    """Copy ``state`` into ``module`` after checking every key, type and shape (the one checked
+    state loading of every loader); a :class:`CheckpointError` naming ``source`` and ``what``
+    otherwise. ``optional`` keys of ``module`` may be absent (they keep their value); floating
+    tensors are loaded as float32; ``assign`` hands the tensors over (modules built on ``meta``).
+
+    The messages are ``keys_message`` (``details``: missing / unexpected keys) and
+    ``shape_message`` (``details``: ``key (shape) vs expected (shape)``, ...; also ``key``,
+    ``got``, ``want`` of the first mismatch) formatted with ``source``, ``what`` and ``arch``.
+    """
+    own = module.state_dict()
+    missing = [k for k in own if k not in state and k not in optional]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        details = "; ".join(f"{label} {few(keys)}" for label, keys in (("missing", missing), ("unexpected", unexpected))
+                            if keys)
+        raise CheckpointError(keys_message.format(source=source, what=what, arch=arch, details=details))
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{source}: {what}[{key!r}] is a {type(value).__name__}, expected a tensor")
+    wrong = [(k, tuple(v.shape), tuple(own[k].shape)) for k, v in state.items() if tuple(v.shape) != tuple(own[k].shape)]
+    if wrong:
+        key, got, want = wrong[0]
+        details = few([f"{k} {g} vs expected {w}" for k, g, w in wrong])
+        raise CheckpointError(shape_message.format(source=source, what=what, arch=arch, details=details, key=key,
+                                                   got=got, want=want))
+    with torch.no_grad():
+        module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()},
+                               strict=not optional, assign=assign)
+
+
+def save_model(path: str | os.PathLike, parts: Mapping[str, nn.Module | Mapping[str, torch.Tensor]],
+               config: dict[str, Any]) -> None:
+    """Write the state of each part (a module or a state dict) as ``<part>.<key>`` tensors (part
+    ``''``: the keys as they are) with ``config`` (its ``kind``, ``type`` and architecture) in the
+    header: a native checkpoint."""
+    tensors: dict[str, torch.Tensor] = {}
+    for name, part in parts.items():
+        state = part.state_dict() if isinstance(part, nn.Module) else part
+        tensors.update({f"{name}.{k}" if name else k: v for k, v in state.items()})
+    save_native(path, tensors, config)
+
+
+def load_model(path: str | os.PathLike, expect: Mapping[str, str | Sequence[str]] | None = None
+               ) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
+    """``(parts, config)`` of a native checkpoint written by :func:`save_model`: the tensors grouped
+    by their first name component (``'g_ema.style.1.weight'`` -> ``parts['g_ema']['style.1.weight']``);
+    a tensor without one is its own group under ``''``."""
+    tensors, config = load_native(path, expect)
+    parts: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            parts.setdefault(head, {})[rest] = value
+        else:
+            parts.setdefault("", {})[key] = value
+    return parts, config
 
 
 def safe_torch_load(path: str | os.PathLike, allow: tuple[type, ...] = ()) -> Any:
@@ -130,6 +212,19 @@ def safe_torch_load(path: str | os.PathLike, allow: tuple[type, ...] = ()) -> An
     obj = _torch_load(path, allow)
     check_finite(obj, path)
     return obj
+
+
+def options_dict(value: Any, source: str | os.PathLike, what: str) -> dict[str, Any]:
+    """An official checkpoint's training options ``what`` (``argparse.Namespace``, dict or None) as a
+    plain dict; anything else is a :class:`CheckpointError`."""
+    if value is None:
+        return {}
+    if isinstance(value, argparse.Namespace):
+        return dict(vars(value))
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise CheckpointError(f"{source}: {what!r} is a {type(value).__name__}, expected an argparse.Namespace "
+                          f"or a dict")
 
 
 def _torch_load(path: str | os.PathLike, allow: tuple[type, ...]) -> Any:

@@ -27,8 +27,10 @@ import yaml
 
 import ganedit
 from ganedit.config import ConfigError, Problem
+from ganedit.context import BuildContext, RunContext
 from ganedit.io.atomic import atomic_path, atomic_write_json, atomic_write_text
 from ganedit.io.images import list_images, load_image, save_image
+from ganedit.latent import save_latent
 from ganedit.runner import resolve_device
 from ganedit.serve.editing import Panel, References, make_panels
 from ganedit.serve.uploads import UploadLimits, check_upload
@@ -99,6 +101,10 @@ class Workbench:
         self.resolved.pop("output", None)
         self.root = Path(root)
         self.device = resolve_device(self.config.device)
+        # The task itself: the page reaches its results and editing contexts through the Task
+        # hooks (load_result, edit_context), never through its plugin's modules.
+        self.task_component = BuildContext(self.registry, self.device).create(
+            self.registry.get("task", self.task), self.config.params)
         # Editors may hook into a shared generator (SeFa finds its style affines that way): one
         # render at a time per workbench (a render takes about 0.1 s).
         self.render_lock = threading.Lock()
@@ -267,15 +273,13 @@ class Session:
             return inv
 
     def _load_inversion(self, folder: Path, summary: dict[str, Any]) -> Inversion:
-        from ganedit_inversion.results import load_inversion  # the invert task's own reader
-
         metrics = json.loads((folder / "metrics.json").read_text())
         record = (metrics.get("images") or [{}])[0]
         if record.get("status") != "ok":
             raise SessionError(f"the inversion failed: {record.get('error', 'no result')}")
         name = record["name"]
-        generator, latent = load_inversion(folder / "inversions" / name, base=self.bench.resolved["generator"],
-                                           registry=self.bench.registry)
+        generator, latent = self.bench.task_component.load_result(
+            folder, record, BuildContext(self.bench.registry, self.bench.device))
         generator = (generator or self.bench.generator).to(self.bench.device).eval()
         images = folder / "images" / name
         files = {"latent": folder / record["latent"]}
@@ -287,7 +291,6 @@ class Session:
 
     def _encode(self, folder: Path, summary: dict[str, Any]) -> Inversion:
         from ganedit.metrics import psnr
-        from ganedit_inversion.results import save_latent
 
         bench = self.bench
         target = self.preview()
@@ -302,28 +305,12 @@ class Session:
     # ------------------------------------------------------------------ editing
     def _context(self) -> Any:
         """What the editors get as ``context``, as the config's task would hand it to them."""
-        if self._edit_context is not None:
-            return self._edit_context
-        bench, inv = self.bench, self.inversion
-        if bench.method == "inversion":
-            from ganedit_inversion.task import EditContext
-
-            task = bench.registry.get("task", bench.task).cls.from_params(bench.config.params)
-            params = bench.config.params
-            spec = params.reference_inverter or params.inverter
-            inverter = bench._build("inverter", spec.resolved())
-            # As the task does: without a reference inverter, a tuning method's own latent-only one.
-            task.reference_inverter = inverter if params.reference_inverter else \
-                (getattr(inverter, "initial", None) or inverter)
-            task.resolution = params.resolution
-            ctx = EditContext(_RunStub(bench.device), task, inv.generator)
-        else:
-            from ganedit_swapae.editors import EncodingContext
-
-            ctx = EncodingContext(bench.encoder, bench.resolution, bench.device)
-            ctx.images = inv.target[None].to(bench.device)  # tcp_region's composite: input
-        self._edit_context = ctx
-        return ctx
+        if self._edit_context is None:
+            bench, inv = self.bench, self.inversion
+            run = RunContext(bench.config, inv.folder, bench.device, bench.registry, quiet=True)
+            self._edit_context = bench.task_component.edit_context(
+                run, inv.generator, bench.encoder, inv.target[None].to(bench.device))
+        return self._edit_context
 
     def save_mask(self, mask: torch.Tensor) -> Path | None:
         """Store a painted mask (``[H, W]`` in [0, 1]) as a PNG; ``None`` when nothing is painted."""
@@ -366,18 +353,3 @@ class Session:
                           "# renders them again (DIR/images/...; see edits.json for which image is which).\n"
                           + yaml.safe_dump(raw, sort_keys=False))
         atomic_write_json(inv.folder / "edits.json", {"edits": self.edits})
-
-
-class _RunStub:
-    """The few run-context attributes editors of the ``invert`` task read besides ``invert_images``."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.quiet = True
-
-    def progress(self, iterable: Iterable | None = None, total: int | None = None, desc: str = "",
-                 **_: Any) -> Iterable:
-        return iterable if iterable is not None else range(total or 0)
-
-    def log(self, message: str) -> None:
-        pass

@@ -14,19 +14,12 @@ from pydantic import Field
 import ganedit
 
 
-class TruncationSweep(ganedit.Editor):
+class TruncationSweep(ganedit.Editor, name="truncation_sweep"):
     """Move W/W+ latents toward (psi < 1) or away from (psi > 1) the average latent."""
 
     class Params(ganedit.Params):
         psis: list[float] = Field([0.0, 0.5, 1.5], min_length=1, description="truncation values to render")
         layers: tuple[int, int] | None = Field(None, description="only these style layers [start, stop)")
-
-    def __init__(self, params: "TruncationSweep.Params"):
-        self.params = params
-
-    @classmethod
-    def from_params(cls, params: "TruncationSweep.Params", **_: Any) -> "TruncationSweep":
-        return cls(params)
 
     @classmethod
     def supported_spaces(cls, params=None) -> tuple[str, ...]:
@@ -50,4 +43,4 @@ class TruncationSweep(ganedit.Editor):
 
 @ganedit.hookimpl
 def register_components(register) -> None:
-    register("editor", "truncation_sweep", TruncationSweep)
+    register(TruncationSweep)

@@ -38,7 +38,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from ganedit.io.checkpoint import CheckpointError, safe_torch_load
+from ganedit.io.checkpoint import CheckpointError, options_dict, safe_torch_load
 
 from ganedit_encoders.networks import BackboneStyleEncoder, FPNStyleEncoder, WEncoder, WPlusEncoder
 
@@ -101,17 +101,6 @@ def read_official(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{p}: not a pSp/e4e/ReStyle checkpoint (expected a 'state_dict' with "
                               f"encoder.* and decoder.* weights); found keys: {found}{hint}")
     return dict(obj)
-
-
-def opts_dict(obj: Mapping[str, Any], path: Path) -> dict[str, Any]:
-    opts = obj.get("opts")
-    if opts is None:
-        return {}
-    if isinstance(opts, argparse.Namespace):
-        return dict(vars(opts))
-    if isinstance(opts, Mapping):
-        return dict(opts)
-    raise CheckpointError(f"{path}: 'opts' is a {type(opts).__name__}, expected a dict")
 
 
 def sub_state(state: Mapping[str, Any], prefix: str) -> dict[str, torch.Tensor]:
@@ -299,7 +288,7 @@ def load_encoder_checkpoint(path: str | os.PathLike, family: str | None = None,
     if not p.is_file():
         raise CheckpointError(f"{p}: checkpoint not found")
     obj = read_official(p)
-    opts = opts_dict(obj, p)
+    opts = options_dict(obj.get("opts"), p, "opts")
     enc = sub_state(obj["state_dict"], "encoder")
     dec = sub_state(obj["state_dict"], "decoder")
     if not dec:

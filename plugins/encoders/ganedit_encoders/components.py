@@ -84,7 +84,7 @@ class StyleEncoder(ganedit.Encoder):
         return []
 
     @classmethod
-    def from_params(cls, params: OfficialEncoderParams, **_: Any) -> "StyleEncoder":
+    def from_params(cls, params: OfficialEncoderParams, context: Any = None) -> "StyleEncoder":
         return cls(load_encoder_checkpoint(params.checkpoint, cls.family, with_decoder=cls.needs_decoder))
 
     @classmethod
@@ -109,21 +109,21 @@ class StyleEncoder(ganedit.Encoder):
         return f"n_styles={self.n_styles}, w_dim={self.w_dim}, source={self.source!r}"
 
 
-class E4EEncoder(StyleEncoder):
+class E4EEncoder(StyleEncoder, name="e4e"):
     """encoder4editing (Tov et al., SIGGRAPH 2021): ``Encoder4Editing`` from an official e4e
     checkpoint; W+ codes that stay close to W (``w0`` plus per-style deltas)."""
 
     family = "e4e"
 
 
-class PSPEncoder(StyleEncoder):
+class PSPEncoder(StyleEncoder, name="psp"):
     """pixel2style2pixel (Richardson et al., CVPR 2021): ``GradualStyleEncoder`` (or the W / W+
     backbone encoders) from an official pSp checkpoint."""
 
     family = "psp"
 
 
-class ReStyleEncoder(StyleEncoder):
+class ReStyleEncoder(StyleEncoder, name="restyle"):
     """ReStyle (Alaluf et al., ICCV 2021): iterative refinement over a pSp or e4e backbone.
 
     Iteration 0 encodes ``cat(x, avg_image)`` and adds ``latent_avg``; iteration ``k`` encodes
@@ -150,7 +150,7 @@ class ReStyleEncoder(StyleEncoder):
         self.register_buffer("avg_image", avg, persistent=False)
 
     @classmethod
-    def from_params(cls, params: "ReStyleEncoder.Params", **_: Any) -> "ReStyleEncoder":
+    def from_params(cls, params: "ReStyleEncoder.Params", context: Any = None) -> "ReStyleEncoder":
         return cls(load_encoder_checkpoint(params.checkpoint, cls.family, with_decoder=True), params.iterations)
 
     def refine(self, images: torch.Tensor, iterations: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:

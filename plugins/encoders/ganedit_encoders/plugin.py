@@ -9,6 +9,4 @@ import ganedit
 def register_components(register) -> None:
     from ganedit_encoders.components import E4EEncoder, PSPEncoder, ReStyleEncoder
 
-    register("encoder", "e4e", E4EEncoder)
-    register("encoder", "psp", PSPEncoder)
-    register("encoder", "restyle", ReStyleEncoder)
+    register(E4EEncoder, PSPEncoder, ReStyleEncoder)

@@ -8,15 +8,10 @@ Python API for saved results::
     images = G.generate(latent)
 """
 
+from ganedit.latent import load_latent, save_latent
+
 from ganedit_inversion.errors import InversionError, TuningDiverged
-from ganedit_inversion.results import (
-    apply_generator_delta,
-    load_generator,
-    load_inversion,
-    load_latent,
-    save_generator_delta,
-    save_latent,
-)
+from ganedit_inversion.results import apply_generator_delta, load_generator, load_inversion, save_generator_delta
 
 __all__ = [
     "InversionError",

@@ -30,18 +30,6 @@ def randn(shape: tuple[int, ...], rng: torch.Generator, like: torch.Tensor) -> t
     return torch.randn(*shape, generator=rng).to(device=like.device, dtype=like.dtype)
 
 
-def build_nested(spec: Any, registry: Any, device: Any, kind: str = "inverter") -> Any:
-    """Build a nested component slot with the same registry/device as its parent."""
-    if registry is None:
-        from ganedit.registry import load_registry
-
-        registry = load_registry()
-    obj = registry.build(kind, spec, device=device)
-    if isinstance(obj, torch.nn.Module) and device is not None:
-        obj = obj.to(device)
-    return obj
-
-
 def run_initial(inverter: Inverter, generator: Generator, images: torch.Tensor, monitor: Monitor,
                 discriminator: Any = None) -> tuple[torch.Tensor, InversionResult]:
     """Run a nested inverter on the ORIGINAL generator; returns its pivot ``ws`` (detached) and result."""

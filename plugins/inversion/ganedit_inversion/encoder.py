@@ -8,33 +8,32 @@ import torch
 from pydantic import Field
 
 from ganedit.config import Slot
+from ganedit.context import builder
 from ganedit.interfaces import Encoder, Generator, InversionResult, Inverter, Params
 from ganedit.latent import LatentError
 
-from ganedit_inversion.common import build_nested
 from ganedit_inversion.generator_ops import device_of, fit_targets, ws_of
 
 
-class EncoderInverter(Inverter):
+class EncoderInverter(Inverter, name="encoder"):
     """Invert with one encoder pass; the encoder's output space must be one the generator accepts."""
 
     class Params(Params):
         encoder: Slot("encoder") = Field(description="the encoder component")
 
     def __init__(self, params: "EncoderInverter.Params", encoder: Encoder):
-        self.params = params
+        super().__init__(params)
         self.encoder = encoder
 
     @classmethod
-    def from_params(cls, params: "EncoderInverter.Params", registry: Any = None, device: Any = None,
-                    **_: Any) -> "EncoderInverter":
-        return cls(params, build_nested(params.encoder, registry, device, kind="encoder"))
+    def from_params(cls, params: "EncoderInverter.Params", context: Any = None) -> "EncoderInverter":
+        return cls(params, builder(context).build("encoder", params.encoder))
 
     @classmethod
     def output_space(cls, params: "EncoderInverter.Params | None" = None) -> str:
-        if params is None or params.encoder.validated is None:
+        if params is None or params.encoder.entry is None:
             return "w+"
-        return params.encoder.cls.output_space(params.encoder.validated)
+        return params.encoder.cls.output_space(params.encoder.params)
 
     @classmethod
     def required_generator_spaces(cls, params: Any = None) -> tuple[str, ...]:

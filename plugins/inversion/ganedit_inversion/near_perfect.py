@@ -36,10 +36,11 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from ganedit.config import Slot
+from ganedit.context import builder
 from ganedit.interfaces import Generator
 from ganedit.losses import d_logistic_loss, r1_penalty
 
-from ganedit_inversion.common import StopRule, build_nested, make_rng, randn
+from ganedit_inversion.common import StopRule, make_rng, randn
 from ganedit_inversion.errors import InversionError
 from ganedit_inversion.generator_ops import fit_targets, frozen_copy, random_noise, synthesize
 from ganedit_inversion.losses import ReconstructionParams
@@ -50,14 +51,13 @@ def _np_pivot():
     return optimization_spec(space="w+", steps=100, lr=0.05, optimize_noise=False, keep_noise=False)
 
 
-class NearPerfectInverter(GeneratorTuningInverter):
+class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
     """Near-Perfect GAN inversion (our reading): a start latent, then a local generator tweak.
 
     L = 1_p[L_local] + L_global: Laplacian-pyramid + adversarial reconstruction of the target, and a
     global GAN term (+ per-sample anchor) that keeps the rest of the manifold in place.
     """
 
-    method = "near_perfect"
 
     class Params(TuningParams):
         initial: Slot("inverter") = Field(default_factory=_np_pivot,
@@ -109,13 +109,11 @@ class NearPerfectInverter(GeneratorTuningInverter):
         self.dataset = dataset
 
     @classmethod
-    def from_params(cls, params: "NearPerfectInverter.Params", registry: Any = None, device: Any = None,
-                    **_: Any) -> "NearPerfectInverter":
-        initial = build_nested(params.initial, registry, device)
-        disc = (build_nested(params.discriminator, registry, device, kind="discriminator")
-                if params.discriminator is not None else None)
-        data = (build_nested(params.dataset, registry, device, kind="dataset")
-                if params.dataset is not None else None)
+    def from_params(cls, params: "NearPerfectInverter.Params", context: Any = None) -> "NearPerfectInverter":
+        context = builder(context)
+        initial = context.build("inverter", params.initial)
+        disc = context.build("discriminator", params.discriminator) if params.discriminator is not None else None
+        data = context.build("dataset", params.dataset) if params.dataset is not None else None
         return cls(params, initial, disc, data)
 
     @classmethod

@@ -19,11 +19,12 @@ import torch
 from pydantic import Field
 
 from ganedit.config import Slot
+from ganedit.context import builder
 from ganedit.interfaces import Generator, InversionResult, Inverter, Params
 from ganedit.latent import Latent
 from ganedit.metrics import psnr
 
-from ganedit_inversion.common import build_nested, make_rng, randn, run_initial
+from ganedit_inversion.common import make_rng, randn, run_initial
 from ganedit_inversion.errors import InversionError, TuningDiverged
 from ganedit_inversion.generator_ops import (
     device_of,
@@ -59,7 +60,7 @@ def latent_noise_scale(step: int, steps: int, w_std: float, factor: float, ramp:
     return w_std * factor * max(0.0, 1.0 - (step / steps) / ramp) ** 2
 
 
-class OptimizationInverter(Inverter):
+class OptimizationInverter(Inverter, name="optimization"):
     """Optimise a W or W+ latent (and optionally the noise maps) to reproduce the target."""
 
     class Params(Params):
@@ -89,14 +90,13 @@ class OptimizationInverter(Inverter):
         seed: int | None = Field(None, ge=0, description="seed of the noise draws (None: from the run seed)")
 
     def __init__(self, params: "OptimizationInverter.Params", initial: Inverter | None = None):
-        self.params = params
+        super().__init__(params)
         self.initial = initial
         self.loss = ReconstructionLoss(params.losses)
 
     @classmethod
-    def from_params(cls, params: "OptimizationInverter.Params", registry: Any = None, device: Any = None,
-                    **_: Any) -> "OptimizationInverter":
-        initial = build_nested(params.initial, registry, device) if params.initial is not None else None
+    def from_params(cls, params: "OptimizationInverter.Params", context: Any = None) -> "OptimizationInverter":
+        initial = builder(context).build("inverter", params.initial) if params.initial is not None else None
         return cls(params, initial)
 
     @classmethod

@@ -16,13 +16,5 @@ def register_components(register) -> None:
     from ganedit_inversion.results import TunedGenerator
     from ganedit_inversion.task import InvertTask
 
-    register("inverter", "optimization", OptimizationInverter)
-    register("inverter", "encoder", EncoderInverter)
-    register("inverter", "pti", PTIInverter)
-    register("inverter", "near_perfect", NearPerfectInverter)
-    register("editor", "style_mixing", StyleMixingEditor)
-    register("editor", "direction", DirectionEditor)
-    register("editor", "sefa", SeFaEditor)
-    register("editor", "ganspace", GanspaceEditor)
-    register("generator", "tuned", TunedGenerator)
-    register("task", "invert", InvertTask)
+    register(OptimizationInverter, EncoderInverter, PTIInverter, NearPerfectInverter, StyleMixingEditor,
+             DirectionEditor, SeFaEditor, GanspaceEditor, TunedGenerator, InvertTask)

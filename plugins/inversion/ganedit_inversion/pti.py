@@ -47,10 +47,9 @@ def _pti_pivot():
                              keep_noise=False)
 
 
-class PTIInverter(GeneratorTuningInverter):
+class PTIInverter(GeneratorTuningInverter, name="pti"):
     """Pivotal tuning: pivot from a nested inverter, then tune the synthesis weights on it."""
 
-    method = "pti"
 
     class Params(TuningParams):
         initial: Slot("inverter") = Field(default_factory=_pti_pivot,

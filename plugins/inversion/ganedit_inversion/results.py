@@ -20,28 +20,14 @@ import torch
 from pydantic import Field, FilePath
 
 from ganedit.config import Slot
+from ganedit.context import builder
 from ganedit.interfaces import Generator, Params
 from ganedit.io.checkpoint import CheckpointError, load_native, read_native_config, save_native
-from ganedit.latent import Latent, LatentError
+from ganedit.latent import Latent, load_latent
 
 LATENT_FILE = "latent.safetensors"
 GENERATOR_FILE = "generator.safetensors"
 DELTA_FILE = "generator_delta.safetensors"
-
-
-def save_latent(path: str | os.PathLike, latent: Latent, metadata: dict[str, Any] | None = None) -> Path:
-    save_native(path, latent.state_dict(), {"kind": "latent", "type": "latent", "space": latent.space,
-                                           "metadata": dict(metadata or {})})
-    return Path(path)
-
-
-def load_latent(path: str | os.PathLike) -> Latent:
-    """A latent written by :func:`save_latent` (or the ``invert`` task)."""
-    tensors, config = load_native(path, expect={"kind": "latent"})
-    try:
-        return Latent(config.get("space", ""), dict(tensors))
-    except LatentError as exc:
-        raise CheckpointError(f"{path}: invalid latent file ({exc})") from None
 
 
 # ----------------------------------------------------------------------------- generator deltas
@@ -109,9 +95,8 @@ def load_generator(path: str | os.PathLike, base: Generator | dict[str, Any] | N
                    registry: Any = None) -> Generator:
     """A generator from a saved inversion: a full native checkpoint, or a delta applied to ``base``
     (a generator instance, a component spec, or by default the spec recorded in the delta)."""
-    from ganedit.registry import load_registry
+    import ganedit
 
-    registry = registry or load_registry()
     config = read_native_config(path)
     if config is None:
         raise CheckpointError(f"{path}: not a ganedit file")
@@ -120,10 +105,11 @@ def load_generator(path: str | os.PathLike, base: Generator | dict[str, Any] | N
             base = config.get("base") or None
             if not base:
                 raise CheckpointError(f"{path}: delta without a recorded base generator; pass `base`")
-        generator = base if isinstance(base, Generator) else registry.build("generator", base)
+        generator = base if isinstance(base, Generator) else ganedit.build("generator", base, registry=registry)
         return apply_generator_delta(generator, path)
     if config.get("kind") == "generator":
-        return registry.build("generator", {"type": config.get("type"), "params": {"checkpoint": str(path)}})
+        return ganedit.build("generator", {"type": config.get("type"), "params": {"checkpoint": str(path)}},
+                             registry=registry)
     raise CheckpointError(f"{path}: holds a {config.get('kind')!r}, expected a generator or generator_delta")
 
 
@@ -138,16 +124,16 @@ def load_inversion(directory: str | os.PathLike, base: Generator | dict[str, Any
         if (d / name).is_file():
             return load_generator(d / name, base, registry), latent
     if isinstance(base, dict):
-        from ganedit.registry import load_registry
+        import ganedit
 
-        base = (registry or load_registry()).build("generator", base)
+        base = ganedit.build("generator", base, registry=registry)
     return base, latent
 
 
 # ----------------------------------------------------------------------------- component
 
 
-class TunedGenerator(Generator):
+class TunedGenerator(Generator, name="tuned"):
     """A base generator with an inversion's weight delta applied (``generator_delta.safetensors``)."""
 
     class Params(Params):
@@ -156,18 +142,13 @@ class TunedGenerator(Generator):
 
     @classmethod
     def latent_spaces(cls, params: "TunedGenerator.Params | None" = None) -> tuple[str, ...]:
-        if params is None or params.base.validated is None:
+        if params is None or params.base.entry is None:
             return ("w", "w+")
-        return tuple(params.base.cls.latent_spaces(params.base.validated))
+        return tuple(params.base.cls.latent_spaces(params.base.params))
 
     @classmethod
-    def from_params(cls, params: "TunedGenerator.Params", registry: Any = None, device: Any = None,
-                    **context: Any) -> Generator:
-        from ganedit.registry import load_registry
-
-        generator = (registry or load_registry()).build("generator", params.base, device=device, **context)
-        if device is not None:
-            generator = generator.to(device)
+    def from_params(cls, params: "TunedGenerator.Params", context: Any = None) -> Generator:
+        generator = builder(context).build("generator", params.base)
         # The built object is the base generator itself, with the tuned tensors loaded in.
         return apply_generator_delta(generator, params.delta)
 

@@ -24,16 +24,15 @@ from pydantic import Field
 
 from ganedit.config import Slot, SlotList
 from ganedit.interfaces import Generator, Params, Task
-from ganedit.io.atomic import atomic_write_json
 from ganedit.io.images import list_images, load_image
 from ganedit.io.output import is_disk_full, output_names
-from ganedit.latent import Latent
+from ganedit.latent import Latent, save_latent
 from ganedit.metrics import psnr, ssim
 
 from ganedit_inversion.generator_ops import fit_targets, locality_latents, locality_mae
 from ganedit_inversion.losses import lpips_problem
 from ganedit_inversion.monitor import Monitor
-from ganedit_inversion.results import LATENT_FILE, save_generator, save_latent
+from ganedit_inversion.results import LATENT_FILE, load_inversion, save_generator
 
 #: Per-image numbers averaged into the summary (when present).
 SUMMARY_KEYS = ("psnr_initial", "psnr_final", "ssim_final", "lpips_final", "locality_mae",
@@ -73,7 +72,7 @@ class EditContext:
         return getattr(self._run, name)
 
 
-class InvertTask(Task):
+class InvertTask(Task, name="invert"):
     """Invert images (file, list, glob or folder) into a generator, then apply editors."""
 
     class Params(Params):
@@ -97,13 +96,9 @@ class InvertTask(Task):
         resume: bool = Field(True, description="skip images already done in this output folder")
 
     def __init__(self, params: "InvertTask.Params"):
-        self.params = params
+        super().__init__(params)
         self.reference_inverter: Any = None
         self.resolution: int | None = None
-
-    @classmethod
-    def from_params(cls, params: "InvertTask.Params", **_: Any) -> "InvertTask":
-        return cls(params)
 
     # ------------------------------------------------------------------ validation
     @classmethod
@@ -133,11 +128,11 @@ class InvertTask(Task):
     @classmethod
     def check_compatibility(cls, params: "InvertTask.Params", registry: Any) -> list[tuple[str, str]]:
         gen = params.generator
-        spaces = set(gen.cls.latent_spaces(gen.validated))
+        spaces = set(gen.cls.latent_spaces(gen.params))
         problems: list[tuple[str, str]] = []
 
         def inverter_problem(path: str, spec: Any) -> str | None:
-            need = tuple(spec.cls.required_generator_spaces(spec.validated))
+            need = tuple(spec.cls.required_generator_spaces(spec.params))
             if not set(need) & spaces:
                 return (f"inverter {spec.type!r} needs a generator accepting {list(need)} latents, generator "
                         f"{gen.type!r} accepts {sorted(spaces)}")
@@ -150,15 +145,15 @@ class InvertTask(Task):
             msg = inverter_problem("reference_inverter", params.reference_inverter)
             if msg:
                 problems.append(("reference_inverter.type", msg))
-        out_space = params.inverter.cls.output_space(params.inverter.validated)
+        out_space = params.inverter.cls.output_space(params.inverter.params)
         for i, ed in enumerate(params.editors):
-            ok = tuple(ed.cls.supported_spaces(ed.validated))
+            ok = tuple(ed.cls.supported_spaces(ed.params))
             if out_space not in ok:
                 problems.append((f"editors.{i}.type", f"editor {ed.type!r} edits {list(ok)} latents, inverter "
                                                        f"{params.inverter.type!r} produces {out_space!r}"))
                 continue
             outs = getattr(ed.cls, "output_spaces", None)
-            made = set(outs(ed.validated, out_space)) if callable(outs) else {out_space}
+            made = set(outs(ed.params, out_space)) if callable(outs) else {out_space}
             if not made <= spaces:
                 problems.append((f"editors.{i}.type", f"editor {ed.type!r} produces {sorted(made)} latents, "
                                                        f"generator {gen.type!r} accepts {sorted(spaces)}"))
@@ -194,10 +189,26 @@ class InvertTask(Task):
         keep = {k: v for k, v in cfg.items() if k not in ("inputs", "resume", "output", "description", "device")}
         return hashlib.sha1(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
-    def _reference(self, inverter: Any, context: Any) -> Any:
+    def _reference(self, context: Any, inverter: Any = None) -> Any:
+        """The inverter of extra images: ``reference_inverter``, else the latent-only inverter nested
+        in a tuning method (``initial``), else the main ``inverter`` (built here when not given)."""
         if self.params.reference_inverter is not None:
             return context.build("inverter", self.params.reference_inverter)
+        inverter = inverter if inverter is not None else context.build("inverter", self.params.inverter)
         return getattr(inverter, "initial", None) or inverter
+
+    # ------------------------------------------------------------------ editing again (ganedit serve)
+    def load_result(self, folder: Path, record: dict[str, Any], context: Any) -> tuple[Generator | None, Latent]:
+        """The tuned generator (``None`` when the run saved none) and latent of one image."""
+        return load_inversion(Path(folder) / "inversions" / record["name"], base=self.params.generator.resolved(),
+                              registry=context.registry)
+
+    def edit_context(self, context: Any, generator: Generator, encoder: Any = None, images: Any = None) -> Any:
+        """An :class:`EditContext` (editors may invert extra images) for ``generator``."""
+        if self.reference_inverter is None:
+            self.reference_inverter = self._reference(context)
+        self.resolution = self.params.resolution
+        return EditContext(context, self, generator)
 
     # ------------------------------------------------------------------ run
     def run(self, context: Any) -> dict[str, Any]:
@@ -205,7 +216,7 @@ class InvertTask(Task):
         generator = context.build("generator", p.generator).eval()
         inverter = context.build("inverter", p.inverter)
         editors = [context.build("editor", e) for e in p.editors]
-        self.reference_inverter = self._reference(inverter, context)
+        self.reference_inverter = self._reference(context, inverter)
         self.resolution = p.resolution
         discriminator = generator.discriminator() if callable(getattr(generator, "discriminator", None)) else None
         check = getattr(inverter, "check_generator", None)
@@ -248,7 +259,7 @@ class InvertTask(Task):
                 record["source"] = source
                 if why:
                     record["redone"] = why
-                atomic_write_json(folder / "record.json", record)
+                context.write_json(Path("inversions") / name / "record.json", record)
             counts["ok" if record.get("status") == "ok" else "failed"] += 1
             records.append(record)
             context.write_metrics(self._summary(records, counts), records)

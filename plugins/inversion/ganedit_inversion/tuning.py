@@ -16,12 +16,13 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from ganedit.config import ComponentSpec, Slot
+from ganedit.config import Slot
+from ganedit.context import builder
 from ganedit.interfaces import Generator, InversionResult, Inverter, Params
 from ganedit.latent import Latent
 from ganedit.metrics import psnr
 
-from ganedit_inversion.common import StopCheck, StopRule, build_nested, make_rng, run_initial
+from ganedit_inversion.common import StopCheck, StopRule, make_rng, run_initial
 from ganedit_inversion.errors import TuningDiverged
 from ganedit_inversion.generator_ops import (
     device_of,
@@ -35,9 +36,9 @@ from ganedit_inversion.losses import ReconstructionLoss, ReconstructionParams, r
 from ganedit_inversion.monitor import Monitor, as_monitor
 
 
-def optimization_spec(**params: Any) -> ComponentSpec:
-    """A default nested ``optimization`` inverter spec."""
-    return ComponentSpec(type="optimization", params=params)
+def optimization_spec(**params: Any) -> dict[str, Any]:
+    """A default nested ``optimization`` inverter spec (validated with the Params it defaults)."""
+    return {"type": "optimization", "params": params}
 
 
 class TuningParams(Params):
@@ -63,20 +64,18 @@ class TuningParams(Params):
 
 
 class GeneratorTuningInverter(Inverter, abc.ABC):
-    """Base class: pivot from a nested inverter, then tune a generator copy with method losses."""
-
-    method: str = "tuning"
+    """Base class: pivot from a nested inverter, then tune a generator copy with method losses
+    (messages name the method by the subclass's registered ``name``)."""
 
     def __init__(self, params: TuningParams, initial: Inverter):
-        self.params = params
+        super().__init__(params)
         self.initial = initial
         self.loss = ReconstructionLoss(params.losses)
         self.stop = StopCheck(params.stop)
 
     @classmethod
-    def from_params(cls, params: TuningParams, registry: Any = None, device: Any = None,
-                    **_: Any) -> "GeneratorTuningInverter":
-        return cls(params, build_nested(params.initial, registry, device))
+    def from_params(cls, params: TuningParams, context: Any = None) -> "GeneratorTuningInverter":
+        return cls(params, builder(context).build("inverter", params.initial))
 
     @classmethod
     def check_params(cls, params: TuningParams) -> list[str]:
@@ -91,21 +90,21 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
 
     @classmethod
     def output_space(cls, params: TuningParams | None = None) -> str:
-        if params is None or params.initial.validated is None:
+        if params is None or params.initial.entry is None:
             return "w+"
-        space = params.initial.cls.output_space(params.initial.validated)
+        space = params.initial.cls.output_space(params.initial.params)
         return "w" if space == "z" else space
 
     @classmethod
     def required_generator_spaces(cls, params: TuningParams | None = None) -> tuple[str, ...]:
-        if params is None or params.initial.validated is None:
+        if params is None or params.initial.entry is None:
             return ("w+",)
-        return tuple(params.initial.cls.required_generator_spaces(params.initial.validated))
+        return tuple(params.initial.cls.required_generator_spaces(params.initial.params))
 
     # ------------------------------------------------------------------ method hooks
     def check_generator(self, generator: Generator, discriminator: Any = None) -> None:
         """Raise a clear error when ``generator`` lacks something the method needs."""
-        require_style_api(generator, f"{self.method} inverter")
+        require_style_api(generator, f"{self.name} inverter")
         check = getattr(self.initial, "check_generator", None)
         if callable(check):  # e.g. an encoder trained for another generator
             check(generator, discriminator)
@@ -127,7 +126,7 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
         p = self.params
         self.check_generator(generator, discriminator)
         monitor: Monitor = as_monitor(callback)
-        target = fit_targets(images, generator, f"{self.method} inverter")
+        target = fit_targets(images, generator, f"{self.name} inverter")
         dev = device_of(generator)
         self.loss.to(dev)
         rng = make_rng(p.seed)
@@ -165,10 +164,10 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
         history: dict[str, list[float]] = {"loss": [], "psnr": []}
         steps_done, stopped, stop_value = 0, False, None
         recon = None
-        for step in monitor.steps(p.steps, self.method):
+        for step in monitor.steps(p.steps, self.name):
             recon = tuned.synthesis(pivot, noise_mode="const")
             if not torch.isfinite(recon).all():
-                raise TuningDiverged(f"{self.method} inverter", step, "the reconstruction")
+                raise TuningDiverged(f"{self.name} inverter", step, "the reconstruction")
             stop_value = self.stop.value(recon.detach(), target)
             value = float(psnr(recon.detach(), target).mean())
             history["psnr"].append(value)
@@ -178,14 +177,14 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
                 break
             loss, scalars = self.step_loss(state, recon, target, step)
             if not torch.isfinite(loss):
-                raise TuningDiverged(f"{self.method} inverter", step, "the loss")
+                raise TuningDiverged(f"{self.name} inverter", step, "the loss")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             steps_done = step + 1
             history["loss"].append(float(loss.detach()))
             monitor.log(step, {"loss": float(loss.detach()), "psnr": value, **scalars})
-            monitor.hook(self.method, step, {"generator": tuned, "loss": loss, **state})
+            monitor.hook(self.name, step, {"generator": tuned, "loss": loss, **state})
 
         tuned.requires_grad_(False)
         for n in noises:
@@ -195,7 +194,7 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
             with torch.no_grad():
                 recon = tuned.synthesis(pivot, noise_mode="const")
             if not torch.isfinite(recon).all():
-                raise TuningDiverged(f"{self.method} inverter", steps_done, "the reconstruction")
+                raise TuningDiverged(f"{self.name} inverter", steps_done, "the reconstruction")
             stop_value = self.stop.value(recon, target)
             history["psnr"].append(float(psnr(recon, target).mean()))
         metrics = {"steps": steps_done, "stopped_early": stopped,

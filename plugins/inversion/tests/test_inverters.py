@@ -120,12 +120,12 @@ class _EncoderPlugin:
     def register_components(self, register):
         enc = self.encoder
 
-        class Fitted(RidgeEncoder):
+        class Fitted(RidgeEncoder, name="ridge"):
             @classmethod
             def from_params(cls, params, **_):
                 return enc
 
-        register("encoder", "ridge", Fitted)
+        register(Fitted)
 
 
 def test_encoder_inverter_one_pass(generator):
@@ -134,7 +134,7 @@ def test_encoder_inverter_one_pass(generator):
 
     enc = fit_ridge_encoder(generator)
     reg = make_registry(sg2_plugin, inv_plugin, _EncoderPlugin(enc))
-    inv = reg.build("inverter", {"type": "encoder", "params": {"encoder": {"type": "ridge"}}})
+    inv = ganedit.build("inverter", {"type": "encoder", "params": {"encoder": {"type": "ridge"}}}, registry=reg)
     assert type(inv).output_space(inv.params) == "w"
     with torch.no_grad():
         truth = generator.sample_latent(4, generator=torch.Generator().manual_seed(5))

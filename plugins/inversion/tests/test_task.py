@@ -143,7 +143,7 @@ def test_near_perfect_without_discriminator_stops_the_run(inputs, tmp_path):
     assert not (tmp_path / "r" / "inversions").exists()
 
 
-class _StructureOnly(Generator):
+class _StructureOnly(Generator, name="structure_only"):
     """A generator that only accepts structure/texture latents (for the compatibility check)."""
 
     class Params(Params):
@@ -157,7 +157,7 @@ class _StructureOnly(Generator):
         raise NotImplementedError
 
 
-class _TextureOnlyEditor(Editor):
+class _TextureOnlyEditor(Editor, name="texture_only"):
     """An editor of structure/texture latents only."""
 
     class Params(Params):
@@ -177,8 +177,7 @@ class _CompatPlugin:
 
     @ganedit.hookimpl
     def register_components(self, register):
-        register("generator", "structure_only", _StructureOnly)
-        register("editor", "texture_only", _TextureOnlyEditor)
+        register(_StructureOnly, _TextureOnlyEditor)
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +240,7 @@ def test_shipped_config_validates(monkeypatch):
         pytest.skip("the bundled model assets/models/stylegan2_64.safetensors is absent")
     monkeypatch.chdir(root)
     cfg = ganedit.load_config("configs/near_inversion.yaml")
-    inv = cfg.params.inverter.validated
+    inv = cfg.params.inverter.params
     assert cfg.task == "invert" and cfg.params.inverter.type == "near_perfect"
     assert inv.stop.metric == "psnr" and inv.stop.threshold == 35.0
     assert [e.type for e in cfg.params.editors] == ["sefa", "style_mixing"]

@@ -37,12 +37,10 @@ from typing import Any, Iterable, Mapping
 import torch
 from torch import nn
 
-from ganedit.io.checkpoint import (CheckpointError, check_finite, is_native, load_native, read_native_config,
-                                   save_native)
+from ganedit.io.checkpoint import CheckpointError, check_finite, is_native, load_model, read_native_config, save_model
 from ganedit_stylealae.arch import ALAEArch, ArchitectureError
 from ganedit_stylealae.layers import GainConv2d, GainLinear
-
-PARTS: tuple[str, ...] = ("mapping_f", "decoder", "encoder", "mapping_d")
+from ganedit_stylealae.networks import PARTS, build_part
 OFFICIAL_NAMES: dict[str, str] = {
     "encoder": "discriminator",
     "decoder": "generator",
@@ -268,8 +266,6 @@ def read_weights(path: str | Path, parts: Iterable[str], which: str = "ema",
     ``weights.parts`` strictly. ``which`` is ``'ema'``
     (official ``_s`` copies, the default of every official inference script) or ``'live'``.
     """
-    from ganedit_stylealae.model import build_part
-
     if which not in WHICH:
         raise ValueError(f"which must be one of {WHICH}, got {which!r}")
     p = Path(path)
@@ -304,12 +300,12 @@ def read_weights(path: str | Path, parts: Iterable[str], which: str = "ema",
 
 
 def _read_native(p: Path, parts: tuple[str, ...], which: str) -> ALAEWeights:
-    tensors, config = load_native(p, expect={"type": NATIVE_TYPE})
+    groups, config = load_model(p, expect={"type": NATIVE_TYPE})
     try:
         arch = ALAEArch.from_dict(config.get("architecture") or {})
     except (ArchitectureError, TypeError) as exc:
         raise CheckpointError(f"{p}: bad architecture in the ganedit header ({exc})") from None
-    sets = [s for s in WHICH if any(k.startswith(f"{s}.") for k in tensors)]
+    sets = [s for s in WHICH if s in groups]
     used = which
     if which not in sets:
         if which == "ema" and "live" in sets:
@@ -317,21 +313,22 @@ def _read_native(p: Path, parts: tuple[str, ...], which: str) -> ALAEWeights:
             used = "live"
         else:
             raise CheckpointError(f"{p}: no {which!r} weights in this file (has {sets})")
+    stored = groups[used]
     out: dict[str, dict[str, torch.Tensor]] = {}
     for part in parts:
-        prefix = f"{used}.{part}."
-        sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        prefix = f"{part}."
+        sd = {k[len(prefix):]: v for k, v in stored.items() if k.startswith(prefix)}
         if not sd:
-            raise CheckpointError(f"{p}: no {part} weights in this file (it provides "
-                                  f"{sorted({k.split('.')[1] for k in tensors if '.' in k})})")
+            provided = sorted({k.split(".")[0] for s in sets for k in groups[s]})
+            raise CheckpointError(f"{p}: no {part} weights in this file (it provides {provided})")
         out[part] = sd
-    return ALAEWeights(arch, out, tensors.get("dlatent_avg"), used, "native", str(p), dict(config))
+    return ALAEWeights(arch, out, groups.get("", {}).get("dlatent_avg"), used, "native", str(p), dict(config))
 
 
 def write_native(path: str | Path, arch: ALAEArch, sets: Mapping[str, Mapping[str, Mapping[str, torch.Tensor]]],
                  dlatent_avg: torch.Tensor | None, extra: Mapping[str, Any] | None = None) -> None:
     """Write a native StyleALAE file: ``sets`` maps ``'ema'``/``'live'`` to ``{part: state_dict}``."""
-    tensors: dict[str, torch.Tensor] = {}
+    states: dict[str, Mapping[str, torch.Tensor]] = {}
     provides: set[str] = set()
     for which, parts in sets.items():
         if which not in WHICH:
@@ -340,22 +337,20 @@ def write_native(path: str | Path, arch: ALAEArch, sets: Mapping[str, Mapping[st
             if part not in PARTS:
                 raise ValueError(f"unknown StyleALAE part {part!r}")
             provides.add(part)
-            tensors.update({f"{which}.{part}.{k}": v for k, v in sd.items()})
+            states[f"{which}.{part}"] = sd
     if dlatent_avg is not None:
-        tensors["dlatent_avg"] = dlatent_avg
+        states[""] = {"dlatent_avg": dlatent_avg}
     kinds = (["generator"] if {"mapping_f", "decoder"} <= provides else []) + \
             (["encoder"] if "encoder" in provides else []) + \
             (["discriminator"] if {"encoder", "mapping_d"} <= provides else [])
     config = {"kind": kinds[0] if kinds else "generator", "type": NATIVE_TYPE, "provides": kinds,
               "parts": sorted(provides), "sets": sorted(sets), "architecture": arch.as_dict(),
               **dict(extra or {})}
-    save_native(path, tensors, config)
+    save_model(path, states, config)
 
 
 def convert_official(src: str | Path, dst: str | Path) -> None:
     """``ganedit convert`` hook: official ALAE ``.pth`` -> native safetensors (EMA and live sets)."""
-    from ganedit_stylealae.model import build_part
-
     p = Path(src)
     models = official_models(load_official_file(p), p)
     present = [part for part, name in OFFICIAL_NAMES.items() if name in models or f"{name}_s" in models]

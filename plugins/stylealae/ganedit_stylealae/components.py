@@ -8,7 +8,7 @@ architecture fields and ``seed``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -111,10 +111,38 @@ def _fit_resolution(images: torch.Tensor, resolution: int, who: str) -> torch.Te
     return F.adaptive_avg_pool2d(images, resolution)
 
 
+class ALAEPart:
+    """Mixin of the StyleALAE components (first base): the shared params and their checks, and the
+    networks (:attr:`parts`) a component takes from an :class:`ALAEModel` at a level of detail."""
+
+    parts: ClassVar[tuple[str, ...]] = ()
+    Params: ClassVar[type[ALAEParams]] = ALAEParams
+
+    @classmethod
+    def check_params(cls, params: ALAEParams) -> list[str]:
+        return check_alae_params(params)
+
+    @classmethod
+    def from_params(cls, params: ALAEParams, context: Any = None) -> Any:
+        return cls(load_model(params, cls.parts), params.lod, params.blend)
+
+    def take(self, model: ALAEModel, lod: int | None, blend: float) -> None:
+        """Keep ``model``'s networks :attr:`parts`, its architecture and the level of detail."""
+        if any(getattr(model, part) is None for part in self.parts):
+            raise ValueError(f"{type(self).__name__} needs a model with {' and '.join(self.parts)}")
+        self.arch = model.arch
+        for part in self.parts:
+            setattr(self, part, getattr(model, part))
+        self.lod = model.arch.check_lod(lod)
+        self.blend = float(blend)
+        self.img_resolution = ALAEArch.lod_resolution(self.lod)
+        self.which = model.which
+
+
 # --------------------------------------------------------------------------- generator
 
 
-class StyleALAEGenerator(ganedit.Generator):
+class StyleALAEGenerator(ALAEPart, ganedit.Generator, name="stylealae"):
     """StyleALAE generator: mapping F (z -> w) and StyleGAN-v1 synthesis G driven by w per style slot.
 
     ``noise_mode``: ``'const'`` = the official deterministic ``noise=False`` path (adds a fixed
@@ -122,35 +150,25 @@ class StyleALAEGenerator(ganedit.Generator):
     global RNG (the official reconstruction/demo setting), ``'none'`` = nothing added.
     """
 
+    parts = ("mapping_f", "decoder")
+
     class Params(ALAEParams):
         truncation_cutoff: int | None = Field(None, ge=1, description="sample_latent truncates slots < cutoff "
                                                                       "(official generation figures: 8)")
 
-    @classmethod
-    def check_params(cls, params: "StyleALAEGenerator.Params") -> list[str]:
-        return check_alae_params(params)
-
     def __init__(self, model: ALAEModel, lod: int | None = None, blend: float = 1.0,
                  truncation_cutoff: int | None = None, params: "StyleALAEGenerator.Params | None" = None):
         super().__init__()
-        if model.mapping_f is None or model.decoder is None:
-            raise ValueError("StyleALAEGenerator needs a model with mapping_f and decoder")
-        self.arch = model.arch
-        self.mapping_f = model.mapping_f
-        self.decoder = model.decoder
+        self.take(model, lod, blend)
         self.register_buffer("dlatent_avg", model.dlatent_avg.clone())
-        self.lod = model.arch.check_lod(lod)
-        self.blend = float(blend)
         self.truncation_cutoff = truncation_cutoff
         self.z_dim = self.w_dim = model.arch.latent_size
         self.num_ws = model.arch.num_ws
-        self.img_resolution = ALAEArch.lod_resolution(self.lod)
-        self.which = model.which
         self._params = params
 
     @classmethod
-    def from_params(cls, params: "StyleALAEGenerator.Params", **context: Any) -> "StyleALAEGenerator":
-        model = load_model(params, ("mapping_f", "decoder"))
+    def from_params(cls, params: "StyleALAEGenerator.Params", context: Any = None) -> "StyleALAEGenerator":
+        model = load_model(params, cls.parts)
         return cls(model, params.lod, params.blend, params.truncation_cutoff, params=params)
 
     @classmethod
@@ -233,19 +251,14 @@ class StyleALAEGenerator(ganedit.Generator):
 # --------------------------------------------------------------------------- encoder
 
 
-class StyleALAEEncoder(ganedit.Encoder):
+class StyleALAEEncoder(ALAEPart, ganedit.Encoder, name="stylealae"):
     """StyleALAE encoder E: w = sum over blocks of learned linear maps of instance statistics.
 
     ``encode`` returns ``Latent('w')`` with the single w broadcast to every style slot of G, as
     the official reconstruction does. Images larger than the model are box-downscaled first.
     """
 
-    class Params(ALAEParams):
-        pass
-
-    @classmethod
-    def check_params(cls, params: "StyleALAEEncoder.Params") -> list[str]:
-        return check_alae_params(params)
+    parts = ("encoder",)
 
     @classmethod
     def output_space(cls, params: Any = None) -> str:
@@ -253,20 +266,9 @@ class StyleALAEEncoder(ganedit.Encoder):
 
     def __init__(self, model: ALAEModel, lod: int | None = None, blend: float = 1.0):
         super().__init__()
-        if model.encoder is None:
-            raise ValueError("StyleALAEEncoder needs a model with an encoder")
-        self.arch = model.arch
-        self.encoder = model.encoder
-        self.lod = model.arch.check_lod(lod)
-        self.blend = float(blend)
+        self.take(model, lod, blend)
         self.num_ws = model.arch.num_ws
         self.w_dim = model.arch.latent_size
-        self.img_resolution = ALAEArch.lod_resolution(self.lod)
-        self.which = model.which
-
-    @classmethod
-    def from_params(cls, params: "StyleALAEEncoder.Params", **context: Any) -> "StyleALAEEncoder":
-        return cls(load_model(params, ("encoder",)), params.lod, params.blend)
 
     def encode_w(self, images: torch.Tensor) -> torch.Tensor:
         """w ``[B, w_dim]``."""
@@ -289,33 +291,17 @@ class StyleALAEEncoder(ganedit.Encoder):
 # --------------------------------------------------------------------------- discriminator
 
 
-class StyleALAEDiscriminator(ganedit.Discriminator):
+class StyleALAEDiscriminator(ALAEPart, ganedit.Discriminator, name="stylealae"):
     """The ALAE image discriminator D(E(x)): the latent MLP D on the encoder's w; logits ``[B, 1]``.
 
     ALAE has no separate image discriminator: E is its trunk. ``latent_logits(w)`` scores w directly.
     """
 
-    class Params(ALAEParams):
-        pass
-
-    @classmethod
-    def check_params(cls, params: "StyleALAEDiscriminator.Params") -> list[str]:
-        return check_alae_params(params)
+    parts = ("encoder", "mapping_d")
 
     def __init__(self, model: ALAEModel, lod: int | None = None, blend: float = 1.0):
         super().__init__()
-        if model.encoder is None or model.mapping_d is None:
-            raise ValueError("StyleALAEDiscriminator needs a model with encoder and mapping_d")
-        self.arch = model.arch
-        self.encoder = model.encoder
-        self.mapping_d = model.mapping_d
-        self.lod = model.arch.check_lod(lod)
-        self.blend = float(blend)
-        self.img_resolution = ALAEArch.lod_resolution(self.lod)
-
-    @classmethod
-    def from_params(cls, params: "StyleALAEDiscriminator.Params", **context: Any) -> "StyleALAEDiscriminator":
-        return cls(load_model(params, ("encoder", "mapping_d")), params.lod, params.blend)
+        self.take(model, lod, blend)
 
     def latent_logits(self, w: torch.Tensor) -> torch.Tensor:
         return self.mapping_d(w)

@@ -8,25 +8,10 @@ from typing import Iterable, Mapping
 import torch
 from torch import nn
 
-from ganedit.io.checkpoint import CheckpointError
+from ganedit.io.checkpoint import CheckpointError, load_state
 from ganedit_stylealae.arch import ALAEArch
-from ganedit_stylealae.checkpoint import PARTS, read_weights, write_native
-from ganedit_stylealae.encoder_net import ALAEEncoderNet
-from ganedit_stylealae.mapping import LatentD, MappingF
-from ganedit_stylealae.synthesis import ALAEDecoder
-
-
-def build_part(part: str, arch: ALAEArch) -> nn.Module:
-    """A freshly initialised network ``part`` (``mapping_f``, ``decoder``, ``encoder``, ``mapping_d``)."""
-    if part == "mapping_f":
-        return MappingF(arch.latent_size, arch.mapping_layers)
-    if part == "decoder":
-        return ALAEDecoder(arch)
-    if part == "encoder":
-        return ALAEEncoderNet(arch)
-    if part == "mapping_d":
-        return LatentD(arch.latent_size, arch.d_layers, arch.d_activation)
-    raise ValueError(f"unknown StyleALAE part {part!r}; parts: {PARTS}")
+from ganedit_stylealae.checkpoint import read_weights, write_native
+from ganedit_stylealae.networks import PARTS, build_part
 
 
 class ALAEModel(nn.Module):
@@ -71,11 +56,7 @@ class ALAEModel(nn.Module):
             for key, value in module.state_dict().items():
                 if key.endswith("blur.kernel"):
                     state.setdefault(key, value)
-            try:
-                module.load_state_dict(state, strict=True)
-            except RuntimeError as exc:
-                raise CheckpointError(f"{path}: {part} weights do not fit the architecture: "
-                                      f"{str(exc).splitlines()[0]} ...") from None
+            load_state(module, state, path, f"{part} weights")
         if weights.dlatent_avg is not None:
             if tuple(weights.dlatent_avg.shape) != tuple(model.dlatent_avg.shape):
                 raise CheckpointError(f"{path}: dlatent_avg has shape {tuple(weights.dlatent_avg.shape)}, "

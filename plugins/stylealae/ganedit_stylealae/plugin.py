@@ -11,11 +11,7 @@ from ganedit_stylealae.train import ALAETrainTask, convert_train_checkpoint, sni
 
 @ganedit.hookimpl
 def register_components(register) -> None:
-    register("generator", "stylealae", StyleALAEGenerator)
-    register("encoder", "stylealae", StyleALAEEncoder)
-    register("discriminator", "stylealae", StyleALAEDiscriminator)
-    register("task", "alae_reconstruct", ALAEReconstructTask)
-    register("task", "alae_train", ALAETrainTask)
+    register(StyleALAEGenerator, StyleALAEEncoder, StyleALAEDiscriminator, ALAEReconstructTask, ALAETrainTask)
 
 
 @ganedit.hookimpl

@@ -85,7 +85,7 @@ def _slug(label: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(label))[:64] or "edit"
 
 
-class ALAEReconstructTask(ganedit.Task):
+class ALAEReconstructTask(ganedit.Task, name="alae_reconstruct"):
     """Encode images with E, decode with G: reconstruction grids, style-mixing grids, PSNR/SSIM."""
 
     class Params(ganedit.Params):
@@ -120,20 +120,17 @@ class ALAEReconstructTask(ganedit.Task):
         problems: list[tuple[str, str]] = []
         enc = registry.get("encoder", params.encoder.type)
         gen = registry.get("generator", params.generator.type)
-        space = enc.cls.output_space(params.encoder.validated)
-        spaces = gen.cls.latent_spaces(params.generator.validated)
+        space = enc.cls.output_space(params.encoder.params)
+        spaces = gen.cls.latent_spaces(params.generator.params)
         if space not in spaces:
             problems.append(("generator", f"generator {params.generator.type!r} accepts {list(spaces)}, "
                                           f"but encoder {params.encoder.type!r} outputs {space!r}"))
         for i, spec in enumerate(params.editors):
-            supported = registry.get("editor", spec.type).cls.supported_spaces(spec.validated)
+            supported = spec.cls.supported_spaces(spec.params)
             if space not in supported:
                 problems.append((f"editors.{i}", f"editor {spec.type!r} supports {list(supported)}, "
                                                  f"not the encoder's {space!r}"))
         return problems
-
-    def __init__(self, params: "ALAEReconstructTask.Params"):
-        self.params = params
 
     # ------------------------------------------------------------------ inputs
     @staticmethod

@@ -48,19 +48,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Literal
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field, FilePath, field_validator
 
-import ganedit
 from ganedit.config import Slot
 from ganedit.distributed import all_reduce_mean
 from ganedit.io.checkpoint import CheckpointError
 from ganedit.io.images import make_grid
-from ganedit.training import DataStream, TrainParams, Trainer, make_adam
+from ganedit.training import DataStream, TrainParams, Trainer, TrainTask, make_adam
 
 from ganedit_stylealae.arch import ALAEArch, ArchitectureError
 from ganedit_stylealae.losses import (
@@ -276,12 +274,6 @@ def make_arch(params: ALAETrainParams, resolution: int, channels: int = 3) -> AL
                                     d_activation=params.d_activation)
 
 
-def _dataset_resolution(params: ALAETrainParams) -> int | None:
-    validated = params.dataset.validated
-    res = getattr(validated, "resolution", None) if validated is not None else None
-    return int(res) if res is not None else None
-
-
 @torch.no_grad()
 def reciprocity_error(model: ALAEModel, z: torch.Tensor, lod: int | None = None, blend: float = 1.0,
                       noise_seed: int = 0) -> float:
@@ -324,15 +316,9 @@ class ALAETrainer(Trainer):
     # ------------------------------------------------------------------ build
     def build(self) -> None:
         p = self.params
-        dataset = self.context.build("dataset", p.dataset)
-        first = dataset[0]
-        if isinstance(first, (tuple, list)):
-            first = first[0]
-        res = int(first.shape[-1])
-        if first.ndim != 3 or first.shape[-2] != res:
-            raise ValueError(f"alae_train needs square images [C, R, R], the dataset gives {tuple(first.shape)}")
+        dataset, res, channels = self.image_dataset(p.dataset, "alae_train")
         try:
-            arch = make_arch(p, res, int(first.shape[0]))
+            arch = make_arch(p, res, channels)
         except ArchitectureError as exc:
             raise ValueError(f"alae_train: {exc}") from None
         self.arch = arch
@@ -533,7 +519,7 @@ class ALAETrainer(Trainer):
     def finalize(self) -> dict[str, Any]:
         """The native StyleALAE file: EMA (``ema``, loaded by default) and live networks, dlatent_avg."""
         state = self._current_state()
-        path = Path(self.context.output_dir) / self.params.export
+        path = self.context.path(self.params.export)
         meta = {
             "source": "ganedit alae_train",
             "steps": self.step,
@@ -551,7 +537,7 @@ class ALAETrainer(Trainer):
         return out
 
 
-class ALAETrainTask(ganedit.Task):
+class ALAETrainTask(TrainTask, name="alae_train"):
     """Train StyleALAE (E, G, F, latent D): official three-step loop, progressive growing, EMA.
 
     Progressive growing or a fixed resolution, EMA copies, checkpoints, exact resume and DDP
@@ -559,13 +545,7 @@ class ALAETrainTask(ganedit.Task):
     """
 
     Params = ALAETrainParams
-
-    def __init__(self, params: ALAETrainParams):
-        self.params = params
-
-    @classmethod
-    def from_params(cls, params: ALAETrainParams, **context: Any) -> "ALAETrainTask":
-        return cls(params)
+    trainer_class = ALAETrainer
 
     @classmethod
     def check_params(cls, params: ALAETrainParams) -> list[str]:
@@ -577,15 +557,12 @@ class ALAETrainTask(ganedit.Task):
 
     @classmethod
     def check_compatibility(cls, params: ALAETrainParams, registry: Any) -> list[tuple[str, str]]:
-        res = _dataset_resolution(params)
+        res = cls.dataset_resolution(params)
         if res is None:
             return []
         if res < 4 or res & (res - 1):
             return [("dataset.params.resolution", f"StyleALAE needs a power-of-two resolution >= 4, got {res}")]
         return []
-
-    def run(self, context: Any) -> dict[str, Any]:
-        return ALAETrainer(self.params, context).fit()
 
 
 __all__ = [

@@ -156,7 +156,7 @@ def test_generic_style_mixing_editor_if_available(G):
     reg = ganedit.load_registry()
     if "style_mixing" not in reg.names("editor"):
         pytest.skip("no 'style_mixing' editor registered (owned by the inversion plugin)")
-    editor = reg.build("editor", {"type": "style_mixing", "params": {"seeds": [3], "layers": ["coarse", [5]]}})
+    editor = ganedit.build("editor", {"type": "style_mixing", "params": {"seeds": [3], "layers": ["coarse", [5]]}}, registry=reg)
     latent = G.sample_latent(2, torch.Generator().manual_seed(0))
     edits = editor.edit(G, latent)
     assert len(edits) == 2 and all(e.images.shape == (2, 3, 16, 16) for e in edits)

@@ -24,7 +24,7 @@ from ganedit_stylealae.reconstruct import reconstruct
 REPO = Path(__file__).resolve().parents[3]
 
 
-class FineSwapEditor(Editor):
+class FineSwapEditor(Editor, name="fine_swap"):
     """Test editor: every image takes the last two style slots of the next one (needs per-slot ws)."""
 
     class Params(Params):
@@ -39,7 +39,7 @@ class FineSwapEditor(Editor):
         return [Edit("fine swap", generator.generate(ganedit.Latent.wplus(ws), "const"))]
 
 
-class StructureOnlyGenerator(StyleALAEGenerator):
+class StructureOnlyGenerator(StyleALAEGenerator, name="structure_only"):
     @classmethod
     def latent_spaces(cls, params: Any = None) -> tuple[str, ...]:
         return ("structure_texture",)
@@ -51,8 +51,7 @@ class _TestPlugin:
 
     @ganedit.hookimpl
     def register_components(self, register) -> None:
-        register("editor", "fine_swap", FineSwapEditor)
-        register("generator", "structure_only", StructureOnlyGenerator)
+        register(FineSwapEditor, StructureOnlyGenerator)
 
 
 @pytest.fixture()
@@ -194,7 +193,7 @@ def test_shipped_encoder_near_perfect_chain(tmp_path, monkeypatch):
         pytest.skip("the bundled model assets/models/stylealae_32.safetensors is absent")
     monkeypatch.chdir(root)
     cfg = ganedit.load_config("configs/alae_near_inversion.yaml")
-    assert cfg.params.inverter.validated.initial.type == "encoder"
+    assert cfg.params.inverter.params.initial.type == "encoder"
     raw = yaml.safe_load((root / "configs" / "alae_near_inversion.yaml").read_text())
     raw.update(device="cpu", editors=[], save_generator="none",
                inputs=["assets/images/procedural/procedural_301_302.png"])

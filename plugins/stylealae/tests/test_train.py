@@ -211,7 +211,7 @@ def test_config_validation():
 
 def test_shipped_config_validates():
     cfg = load_config(REPO / "configs" / "alae_train.yaml")
-    assert cfg.task == "alae_train" and cfg.params.dataset.validated.resolution == 32
+    assert cfg.task == "alae_train" and cfg.params.dataset.params.resolution == 32
     s = make_schedule(cfg.params, 32)
     assert s.final_lod == 3 and s.lod_start(3) == 2000 < cfg.params.steps
 

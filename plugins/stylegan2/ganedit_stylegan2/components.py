@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, Callable, ClassVar, Literal, Sequence
 
 import torch
 from pydantic import Field, FilePath, field_validator
@@ -14,7 +14,9 @@ from ganedit.interfaces import NoiseMode, check_latent
 from ganedit.latent import Latent, LatentError
 
 from ganedit_stylegan2 import networks
-from ganedit_stylegan2.checkpoints import estimate_w_avg, load_checkpoint
+from ganedit_stylegan2.checkpoints import load_checkpoint
+from ganedit_stylegan2.native import save_stylegan2_native
+from ganedit_stylegan2.networks import estimate_w_avg
 
 _RES_DOC = "output resolution, a power of two in 8..1024 (ignored when a checkpoint is given)"
 
@@ -62,8 +64,14 @@ class _CheckpointFields(ganedit.Params):
     _resolution = field_validator("resolution")(_power_of_two)
     _channels = field_validator("channels")(_check_channels)
 
+    def random_network(self, build: Callable[[], Any]) -> tuple[Any, str]:
+        """``(build(), source)`` with torch's RNG seeded from ``seed`` (the caller's RNG untouched)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return build(), f"random init (seed {self.seed})"
 
-class StyleGAN2Generator(ganedit.Generator):
+
+class StyleGAN2Generator(ganedit.Generator, name="stylegan2"):
     """StyleGAN2 config-F generator (mapping + skip synthesis) from a rosinality, NVIDIA or native
     checkpoint, or randomly initialised."""
 
@@ -94,16 +102,14 @@ class StyleGAN2Generator(ganedit.Generator):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_params(cls, params: "StyleGAN2Generator.Params", **context: Any) -> "StyleGAN2Generator":
+    def from_params(cls, params: "StyleGAN2Generator.Params", context: Any = None) -> "StyleGAN2Generator":
         if params.checkpoint is None:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(params.seed)
-                net = networks.Generator(
-                    params.resolution, style_dim=params.style_dim, n_mlp=params.n_mlp,
-                    channel_multiplier=params.channel_multiplier, lr_mlp=params.lr_mlp,
-                    channels=params.channels, conv_clamp=params.conv_clamp, z_dim=params.z_dim)
+            net, source = params.random_network(lambda: networks.Generator(
+                params.resolution, style_dim=params.style_dim, n_mlp=params.n_mlp,
+                channel_multiplier=params.channel_multiplier, lr_mlp=params.lr_mlp,
+                channels=params.channels, conv_clamp=params.conv_clamp, z_dim=params.z_dim))
             net.w_avg.copy_(estimate_w_avg(net))
-            return cls(net, source=f"random init (seed {params.seed})")
+            return cls(net, source=source)
         ckpt = load_checkpoint(params.checkpoint, params.format)
         net = ckpt.generator(params.which)
         return cls(net, ckpt.d, source=f"{ckpt.format}:{Path(params.checkpoint).name}[{params.which}]")
@@ -189,8 +195,6 @@ class StyleGAN2Generator(ganedit.Generator):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write this generator (as ``g_ema``) and its discriminator to a native checkpoint."""
-        from ganedit_stylegan2.native import save_stylegan2_native
-
         d = self.__dict__.get("_discriminator")
         save_stylegan2_native(path, g_ema=self.net, d=d.net if d is not None else None,
                               metadata={"source": self.source})
@@ -199,7 +203,7 @@ class StyleGAN2Generator(ganedit.Generator):
         return f"resolution={self.img_resolution}, w_dim={self.w_dim}, num_ws={self.num_ws}, source={self.source!r}"
 
 
-class StyleGAN2Discriminator(ganedit.Discriminator):
+class StyleGAN2Discriminator(ganedit.Discriminator, name="stylegan2"):
     """StyleGAN2 residual discriminator with minibatch stddev (raw logits ``[B, 1]``)."""
 
     class Params(_CheckpointFields):
@@ -215,15 +219,12 @@ class StyleGAN2Discriminator(ganedit.Discriminator):
         self.source = source
 
     @classmethod
-    def from_params(cls, params: "StyleGAN2Discriminator.Params", **context: Any) -> "StyleGAN2Discriminator":
+    def from_params(cls, params: "StyleGAN2Discriminator.Params", context: Any = None) -> "StyleGAN2Discriminator":
         if params.checkpoint is None:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(params.seed)
-                net = networks.Discriminator(
-                    params.resolution, channel_multiplier=params.channel_multiplier, channels=params.channels,
-                    mbstd_group_size=params.mbstd_group_size, mbstd_num_channels=params.mbstd_num_channels,
-                    conv_clamp=params.conv_clamp)
-            return cls(net, source=f"random init (seed {params.seed})")
+            return cls(*params.random_network(lambda: networks.Discriminator(
+                params.resolution, channel_multiplier=params.channel_multiplier, channels=params.channels,
+                mbstd_group_size=params.mbstd_group_size, mbstd_num_channels=params.mbstd_num_channels,
+                conv_clamp=params.conv_clamp)))
         ckpt = load_checkpoint(params.checkpoint, params.format)
         return cls(ckpt.discriminator(), source=f"{ckpt.format}:{Path(params.checkpoint).name}[d]")
 

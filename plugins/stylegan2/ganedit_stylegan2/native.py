@@ -14,9 +14,9 @@ from typing import Any, Mapping
 
 from torch import nn
 
-from ganedit.io.checkpoint import CheckpointError, load_native, save_native
+from ganedit.io.checkpoint import CheckpointError, load_model, save_model
 
-from ganedit_stylegan2.checkpoints import StyleGAN2Checkpoint, load_state_into, new_network
+from ganedit_stylegan2.loaded import StyleGAN2Checkpoint, load_weights, new_network
 from ganedit_stylegan2.networks import Discriminator, Generator
 
 NATIVE_TYPE = "stylegan2"
@@ -29,25 +29,19 @@ def save_stylegan2_native(path: str | os.PathLike, g_ema: Generator | None = Non
     nets: dict[str, nn.Module] = {k: v for k, v in (("g_ema", g_ema), ("g", g), ("d", d)) if v is not None}
     if not nets:
         raise ValueError("save_stylegan2_native needs at least one network")
-    tensors = {}
-    arch = {}
-    for role, net in nets.items():
-        for key, value in net.state_dict().items():
-            tensors[f"{role}.{key}"] = value
-        arch[role] = net.arch_config()
     config = {
         "kind": "generator" if ("g_ema" in nets or "g" in nets) else "discriminator",
         "type": NATIVE_TYPE,
-        "architecture": arch,
+        "architecture": {role: net.arch.model_dump(mode="json") for role, net in nets.items()},
         "metadata": dict(metadata or {}),
     }
-    save_native(path, tensors, config)
+    save_model(path, nets, config)
 
 
 def load_stylegan2_native(path: str | os.PathLike) -> StyleGAN2Checkpoint:
     """Rebuild every network stored in a native StyleGAN2 checkpoint."""
     p = Path(path)
-    tensors, config = load_native(p, expect={"type": NATIVE_TYPE})
+    parts, config = load_model(p, expect={"type": NATIVE_TYPE})
     arch = config.get("architecture")
     if not isinstance(arch, Mapping) or not any(r in arch for r in ROLES):
         raise CheckpointError(f"{p}: native stylegan2 checkpoint without an 'architecture' for g_ema/g/d")
@@ -57,11 +51,9 @@ def load_stylegan2_native(path: str | os.PathLike) -> StyleGAN2Checkpoint:
             continue
         cls = Discriminator if role == "d" else Generator
         net = new_network(cls, arch[role], p, f"{role} (config)")
-        prefix = role + "."
-        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        load_state_into(net, state, p, f"'{role}' tensors")
+        load_weights(net, parts.get(role, {}), p, f"'{role}' tensors")
         setattr(ckpt, role, net.eval())
-    stray = [k for k in tensors if not any(k.startswith(r + ".") for r in arch)]
+    stray = [f"{part}.{k}" if part else k for part, state in parts.items() if part not in arch for k in state]
     if stray:
         raise CheckpointError(f"{p}: tensors without a network in the config: {', '.join(stray[:4])}")
     return ckpt

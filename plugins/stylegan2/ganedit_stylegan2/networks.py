@@ -11,7 +11,10 @@ dicts load with no renames. Two additions serve NVIDIA stylegan2-ada networks:
 * a ``w_avg`` buffer ``[w_dim]`` in the generator (the truncation centre), and configurable
   minibatch-stddev ``mbstd_group_size`` / ``mbstd_num_channels`` in the discriminator.
 
-Constructor keyword names are a stable API (the NVIDIA loader and the trainer rebuild these).
+The constructor is the architecture (as in diffusers): each network records its keywords as a typed
+:class:`GeneratorArch` / :class:`DiscriminatorArch` in ``net.arch``; native files store
+``arch.model_dump()`` and loaders of other formats produce one, and ``Generator.from_arch(arch)``
+rebuilds the network. Keyword names are a stable API.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import math
 from typing import Any, Literal, Mapping, Sequence
 
 import torch
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from ganedit.nn import (
@@ -65,6 +69,41 @@ def resolve_channels(size: int, channel_multiplier: int = 2,
     if bad:
         raise ValueError(f"channel widths must be positive, got {bad}")
     return {r: table[r] for r in needed}
+
+
+#: Mean-w estimate used when a checkpoint stores no average: 4096 z from this fixed seed.
+W_AVG_SAMPLES = 4096
+W_AVG_SEED = 0
+
+
+class GeneratorArch(BaseModel):
+    """The architecture of a :class:`Generator`: its constructor keywords (``channels`` resolved)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: int
+    style_dim: int = 512
+    z_dim: int | None = None
+    n_mlp: int = 8
+    lr_mlp: float = 0.01
+    channel_multiplier: int = 2
+    blur_kernel: list[float] = [1.0, 3.0, 3.0, 1.0]
+    channels: dict[int, int] | None = None
+    conv_clamp: float | None = None
+
+
+class DiscriminatorArch(BaseModel):
+    """The architecture of a :class:`Discriminator`: its constructor keywords (``channels`` resolved)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: int
+    channel_multiplier: int = 2
+    blur_kernel: list[float] = [1.0, 3.0, 3.0, 1.0]
+    channels: dict[int, int] | None = None
+    mbstd_group_size: int | None = 4
+    mbstd_num_channels: int = 1
+    conv_clamp: float | None = None
 
 
 class Clamp(nn.Module):
@@ -191,20 +230,14 @@ class Generator(nn.Module):
         # Truncation centre (NVIDIA keeps it in the network; rosinality stores ``latent_avg`` beside it).
         self.register_buffer("w_avg", torch.zeros(self.style_dim))
 
-    # ------------------------------------------------------------------ configuration
-    def arch_config(self) -> dict[str, Any]:
-        """Constructor keywords (JSON-friendly) that rebuild this architecture."""
-        return {
-            "size": self.size,
-            "style_dim": self.style_dim,
-            "z_dim": self.z_dim,
-            "n_mlp": self.n_mlp,
-            "lr_mlp": self.lr_mlp,
-            "channel_multiplier": self.channel_multiplier,
-            "blur_kernel": list(self.blur_kernel),
-            "channels": {str(k): v for k, v in self.channels.items()},
-            "conv_clamp": self.conv_clamp,
-        }
+        self.arch = GeneratorArch(size=self.size, style_dim=self.style_dim, z_dim=self.z_dim, n_mlp=self.n_mlp,
+                                  lr_mlp=self.lr_mlp, channel_multiplier=self.channel_multiplier,
+                                  blur_kernel=self.blur_kernel, channels=self.channels, conv_clamp=self.conv_clamp)
+
+    @classmethod
+    def from_arch(cls, arch: GeneratorArch | Mapping[str, Any]) -> "Generator":
+        """The network of a stored architecture (a :class:`GeneratorArch` or its dump)."""
+        return cls(**GeneratorArch.model_validate(arch).model_dump())
 
     @property
     def num_ws(self) -> int:
@@ -379,6 +412,10 @@ class Discriminator(nn.Module):
             EqualLinear(ch[4] * 4 * 4, ch[4], activation="fused_lrelu"),
             EqualLinear(ch[4], 1),
         )
+        self.arch = DiscriminatorArch(size=self.size, channel_multiplier=self.channel_multiplier,
+                                      blur_kernel=self.blur_kernel, channels=self.channels,
+                                      mbstd_group_size=self.mbstd_group_size,
+                                      mbstd_num_channels=self.mbstd_num_channels, conv_clamp=self.conv_clamp)
 
     def _clamped(self, layer: nn.Sequential) -> nn.Sequential:
         # Appending a parameter-free module keeps the state-dict keys of the Sequential unchanged.
@@ -386,17 +423,10 @@ class Discriminator(nn.Module):
             layer.append(Clamp(self.conv_clamp))
         return layer
 
-    def arch_config(self) -> dict[str, Any]:
-        """Constructor keywords (JSON-friendly) that rebuild this architecture."""
-        return {
-            "size": self.size,
-            "channel_multiplier": self.channel_multiplier,
-            "blur_kernel": list(self.blur_kernel),
-            "channels": {str(k): v for k, v in self.channels.items()},
-            "mbstd_group_size": self.mbstd_group_size,
-            "mbstd_num_channels": self.mbstd_num_channels,
-            "conv_clamp": self.conv_clamp,
-        }
+    @classmethod
+    def from_arch(cls, arch: DiscriminatorArch | Mapping[str, Any]) -> "Discriminator":
+        """The network of a stored architecture (a :class:`DiscriminatorArch` or its dump)."""
+        return cls(**DiscriminatorArch.model_validate(arch).model_dump())
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] != 3 or images.shape[-2:] != (self.size, self.size):
@@ -408,3 +438,10 @@ class Discriminator(nn.Module):
         out = self.final_conv(out)
         out = out.reshape(b, -1)
         return self.final_linear(out)
+
+
+@torch.no_grad()
+def estimate_w_avg(net: Generator, samples: int = W_AVG_SAMPLES, seed: int = W_AVG_SEED) -> torch.Tensor:
+    """Mean of ``net.mapping(z)`` over ``samples`` z from ``torch.Generator().manual_seed(seed)``."""
+    gen = torch.Generator().manual_seed(seed)
+    return net.mean_latent(samples, generator=gen)

@@ -101,7 +101,7 @@ def load_nvidia_pickle(path: str | os.PathLike) -> dict[str, tuple[dict[str, Any
 
     * ``'G'`` / ``'G_ema'``: ``arch_kwargs`` are keyword arguments of
       :class:`ganedit_stylegan2.networks.Generator` (``size, style_dim, z_dim, n_mlp, lr_mlp,
-      channel_multiplier, blur_kernel, channels, conv_clamp``; equal to ``Generator(**kw).arch_config()``);
+      channel_multiplier, blur_kernel, channels, conv_clamp``; equal to ``Generator(**kw).arch.model_dump(mode="json")``);
     * ``'D'``: keyword arguments of :class:`ganedit_stylegan2.networks.Discriminator` (``size,
       channel_multiplier, blur_kernel, channels, mbstd_group_size, mbstd_num_channels, conv_clamp``).
 

@@ -10,13 +10,9 @@ import ganedit
 @ganedit.hookimpl
 def register_components(register) -> None:
     from ganedit_stylegan2.components import StyleGAN2Discriminator, StyleGAN2Generator
-
-    register("generator", "stylegan2", StyleGAN2Generator)
-    register("discriminator", "stylegan2", StyleGAN2Discriminator)
-
     from ganedit_stylegan2.train import StyleGAN2Train
 
-    register("task", "stylegan2_train", StyleGAN2Train)
+    register(StyleGAN2Generator, StyleGAN2Discriminator, StyleGAN2Train)
 
 
 def sniff_rosinality(path: str | os.PathLike) -> bool:

@@ -18,7 +18,7 @@ from tensor shapes. Channel widths always come from the shapes, so non-standard 
 
 The generator's ``w_avg`` (truncation centre) is ``latent_avg`` for ``g_ema`` when stored,
 otherwise the mean of ``mapping(z)`` over 4096 z drawn from ``torch.Generator().manual_seed(0)``
-(:func:`ganedit_stylegan2.checkpoints.estimate_w_avg`); the training ``g`` always gets its own
+(:func:`ganedit_stylegan2.networks.estimate_w_avg`); the training ``g`` always gets its own
 estimate. Optimizer states and ``ada_aug_p`` are ignored.
 """
 
@@ -31,15 +31,11 @@ from typing import Any, Mapping
 
 import torch
 
-from ganedit.io.checkpoint import CheckpointError, safe_torch_load
+from ganedit.io.checkpoint import CheckpointError, options_dict, safe_torch_load
 
-from ganedit_stylegan2.checkpoints import (
-    StyleGAN2Checkpoint,
-    estimate_w_avg,
-    load_state_into,
-    new_network,
-)
-from ganedit_stylegan2.networks import RESOLUTIONS, Discriminator, Generator
+from ganedit_stylegan2.loaded import StyleGAN2Checkpoint, load_weights, new_network
+from ganedit_stylegan2.native import save_stylegan2_native
+from ganedit_stylegan2.networks import RESOLUTIONS, Discriminator, Generator, estimate_w_avg
 
 _EXPECTED = "a rosinality StyleGAN2 checkpoint (a dict with 'g_ema' and/or 'g' generator state dicts)"
 _G_REQUIRED = ("style.1.weight", "input.input", "conv1.conv.weight", "to_rgb1.conv.weight")
@@ -105,17 +101,6 @@ def is_rosinality(path: str | os.PathLike) -> bool:
         if isinstance(sd, Mapping) and all(k in sd for k in _G_REQUIRED):
             return True
     return all(k in obj for k in _G_REQUIRED)
-
-
-def args_dict(args: Any, path: Path) -> dict[str, Any]:
-    """``args`` (Namespace, dict or None) as a plain dict."""
-    if args is None:
-        return {}
-    if isinstance(args, argparse.Namespace):
-        return dict(vars(args))
-    if isinstance(args, Mapping):
-        return dict(args)
-    raise CheckpointError(f"{path}: 'args' is a {type(args).__name__}, expected an argparse.Namespace or a dict")
 
 
 # --------------------------------------------------------------------------- shape inference
@@ -200,7 +185,7 @@ def build_generator(state: Mapping[str, torch.Tensor], args: dict[str, Any], pat
     if args.get("blur_kernel") is not None:
         kwargs["blur_kernel"] = list(args["blur_kernel"])
     net = new_network(Generator, kwargs, path, f"'{what}'")
-    load_state_into(net, state, path, f"'{what}'", optional=("w_avg",))
+    load_weights(net, state, path, f"'{what}'", optional=("w_avg",))
     net.eval()
     if w_avg is not None:
         if w_avg.numel() != net.style_dim:
@@ -219,7 +204,7 @@ def build_discriminator(state: Mapping[str, torch.Tensor], args: dict[str, Any],
     if args.get("blur_kernel") is not None:
         kwargs["blur_kernel"] = list(args["blur_kernel"])
     net = new_network(Discriminator, kwargs, path, "'d'")
-    load_state_into(net, state, path, "'d'")
+    load_weights(net, state, path, "'d'")
     return net.eval()
 
 
@@ -227,7 +212,7 @@ def load_rosinality(path: str | os.PathLike) -> StyleGAN2Checkpoint:
     """Rebuild ``g_ema``, ``g`` and ``d`` (whichever the file holds)."""
     p = Path(path)
     obj = read_rosinality(p)
-    args = args_dict(obj.get("args"), p)
+    args = options_dict(obj.get("args"), p, "args")
     arch_name = str(args.get("arch", "stylegan2"))
     if arch_name != "stylegan2":
         raise CheckpointError(f"{p}: args.arch={arch_name!r}; only 'stylegan2' checkpoints are supported")
@@ -266,8 +251,6 @@ def json_safe(value: Any) -> Any:
 
 def convert_rosinality(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Convert a rosinality checkpoint to a ganedit native StyleGAN2 checkpoint."""
-    from ganedit_stylegan2.native import save_stylegan2_native
-
     ckpt = load_rosinality(src)
     save_stylegan2_native(dst, g_ema=ckpt.g_ema, g=ckpt.g, d=ckpt.d, metadata=ckpt.metadata)
 

@@ -13,21 +13,19 @@ from __future__ import annotations
 import copy
 import math
 import random
-from pathlib import Path
 from typing import Any
 
 import torch
 from pydantic import Field, field_validator
 from torch import autograd
 
-import ganedit
 from ganedit.config import Slot
 from ganedit.distributed import all_reduce_mean
 from ganedit.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
-from ganedit.training import TrainParams, Trainer, make_adam, requires_grad
+from ganedit.training import TrainParams, Trainer, TrainTask, make_adam, requires_grad
 
 from ganedit_stylegan2 import networks
-from ganedit_stylegan2.checkpoints import estimate_w_avg
+from ganedit_stylegan2.networks import estimate_w_avg
 from ganedit_stylegan2.native import save_stylegan2_native
 
 #: rosinality's EMA decay: a half-life of 10k images at its reference batch of 32.
@@ -93,12 +91,6 @@ class StyleGAN2TrainParams(TrainParams):
         return v
 
 
-def _dataset_resolution(params: StyleGAN2TrainParams) -> int | None:
-    validated = params.dataset.validated
-    res = getattr(validated, "resolution", None) if validated is not None else None
-    return int(res) if res is not None else None
-
-
 def _arch_problems(params: StyleGAN2TrainParams, resolution: int) -> list[str]:
     try:
         networks.resolve_channels(resolution, params.channel_multiplier, params.channels)
@@ -115,12 +107,7 @@ class StyleGAN2Trainer(Trainer):
 
     def build(self) -> None:
         p = self.params
-        dataset = self.context.build("dataset", p.dataset)
-        first = dataset[0]
-        res = int(getattr(dataset, "resolution", first.shape[-1]))
-        if tuple(first.shape) != (3, res, res):
-            raise ValueError(f"stylegan2_train needs square RGB images [3, {res}, {res}], the dataset "
-                             f"gives {tuple(first.shape)}")
+        dataset, res, _ = self.image_dataset(p.dataset, "stylegan2_train", channels=3)
         problems = _arch_problems(p, res)
         if problems:
             raise ValueError(f"stylegan2_train: {problems[0]}")
@@ -201,7 +188,7 @@ class StyleGAN2Trainer(Trainer):
             net = copy.deepcopy(net).eval()
             net.w_avg.copy_(estimate_w_avg(net))
             nets[role] = net
-        path = Path(self.context.output_dir) / FINAL_CHECKPOINT
+        path = self.context.path(FINAL_CHECKPOINT)
         meta = {
             "source": "ganedit stylegan2_train",
             "steps": self.step,
@@ -212,17 +199,11 @@ class StyleGAN2Trainer(Trainer):
         return {"final_checkpoint": str(path), "resolution": self.resolution}
 
 
-class StyleGAN2Train(ganedit.Task):
+class StyleGAN2Train(TrainTask, name="stylegan2_train"):
     """Train StyleGAN2 (G, D, EMA G) on a dataset: logistic loss, lazy R1 and path length, exact resume."""
 
     Params = StyleGAN2TrainParams
-
-    def __init__(self, params: StyleGAN2TrainParams):
-        self.params = params
-
-    @classmethod
-    def from_params(cls, params: StyleGAN2TrainParams, **context: Any) -> "StyleGAN2Train":
-        return cls(params)
+    trainer_class = StyleGAN2Trainer
 
     @classmethod
     def check_params(cls, params: StyleGAN2TrainParams) -> list[str]:
@@ -235,13 +216,10 @@ class StyleGAN2Train(ganedit.Task):
 
     @classmethod
     def check_compatibility(cls, params: StyleGAN2TrainParams, registry: Any) -> list[tuple[str, str]]:
-        res = _dataset_resolution(params)
+        res = cls.dataset_resolution(params)
         if res is None:
             return []
         if res not in networks.RESOLUTIONS:
             return [("dataset.params.resolution",
                      f"StyleGAN2 needs a power-of-two resolution in 8..1024, got {res}")]
         return [("channels", msg) for msg in _arch_problems(params, res)]
-
-    def run(self, context: Any) -> dict[str, Any]:
-        return StyleGAN2Trainer(self.params, context).fit()

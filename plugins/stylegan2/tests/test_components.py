@@ -167,7 +167,7 @@ def test_conv_clamp_matches_unclamped_when_loose_and_bounds_when_tight():
     assert (clamped - ref).abs().max() > 1e-2
     # Each ToRGB output is clamped to 0.05 and upsampling preserves the bound: |img| <= 0.05 * #ToRGBs.
     assert clamped.abs().max() <= 0.05 * 3 + 1e-6
-    assert loose.arch_config()["conv_clamp"] == 1e6
+    assert loose.arch.conv_clamp == 1e6
 
 
 @torch.no_grad()

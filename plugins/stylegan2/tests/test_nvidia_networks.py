@@ -114,7 +114,7 @@ def test_specs_are_complete_and_rebuild(nv_cases):
     dkw, dsd = specs["D"]
     assert dkw["mbstd_group_size"] == 4 and dkw["mbstd_num_channels"] == 1 and dkw["conv_clamp"] is None
     g, d = Generator(**gkw), Discriminator(**dkw)
-    assert g.arch_config() == gkw and d.arch_config() == dkw
+    assert g.arch.model_dump(mode="json") == gkw and d.arch.model_dump(mode="json") == dkw
     g.load_state_dict(gsd, strict=True)
     d.load_state_dict(dsd, strict=True)
     assert all(t.dtype == torch.float32 for t in (*gsd.values(), *dsd.values()))

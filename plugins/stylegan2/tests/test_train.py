@@ -131,7 +131,7 @@ def test_shipped_config_validates():
 
     path = Path(__file__).resolve().parents[3] / "configs" / "stylegan2_train.yaml"
     cfg = load_config(path)
-    assert cfg.task == "stylegan2_train" and cfg.params.dataset.validated.resolution == 64
+    assert cfg.task == "stylegan2_train" and cfg.params.dataset.params.resolution == 64
 
 
 @pytest.mark.slow

@@ -1,106 +1,90 @@
 """Architecture descriptions of the SwapAE networks and the official option system's width rules.
 
-Each network is built from a small dataclass that lists its widths explicitly (so that checkpoints
-whose widths deviate from the rules still load), with ``from_options`` giving the official
-defaults. ``to_dict``/``from_dict`` round-trip through the JSON config of native checkpoints.
+Each network is built from one typed architecture model that lists its widths explicitly (so that
+checkpoints whose widths deviate from the rules still load), with ``from_options`` giving the
+official defaults; native checkpoints store its ``model_dump()`` and the official loader infers it
+from tensor shapes. :class:`SwapAEOptions` declares every option once (description, official
+default, official name).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, FilePath
 
 from ganedit import Params
 
-# Official option names (``opt.txt``) for every option ganedit understands.
-OFFICIAL_NAMES: dict[str, str] = {
-    "resolution": "crop_size",
-    "num_downsampling_sp": "netE_num_downsampling_sp",
-    "num_downsampling_gl": "netE_num_downsampling_gl",
-    "encoder_capacity": "netE_scale_capacity",
-    "nc_steepness": "netE_nc_steepness",
-    "spatial_code_ch": "spatial_code_ch",
-    "global_code_ch": "global_code_ch",
-    "generator_capacity": "netG_scale_capacity",
-    "num_head_blocks": "netG_num_base_resnet_layers",
-    "use_noise": "netG_use_noise",
-    "discriminator_capacity": "netD_scale_capacity",
-    "patch_capacity": "netPatchD_scale_capacity",
-    "patch_max_nc": "netPatchD_max_nc",
-    "patch_size": "patch_size",
-    "patch_num_crops": "patch_num_crops",
-    "patch_min_scale": "patch_min_scale",
-    "patch_max_scale": "patch_max_scale",
-    "patch_use_aggregation": "patch_use_aggregation",
-    "antialias": "use_antialias",
-}
-
-#: Official defaults (``taesungp/swapping-autoencoder-pytorch``).
-DEFAULTS: dict[str, Any] = {
-    "resolution": 256,
-    "num_downsampling_sp": 4,
-    "num_downsampling_gl": 2,
-    "encoder_capacity": 1.0,
-    "nc_steepness": 2.0,
-    "spatial_code_ch": 8,
-    "global_code_ch": 2048,
-    "generator_capacity": 1.0,
-    "num_head_blocks": 2,
-    "use_noise": True,
-    "discriminator_capacity": 1.0,
-    "patch_capacity": 4.0,
-    "patch_max_nc": 384,
-    "patch_size": 128,
-    "patch_num_crops": 8,
-    "patch_min_scale": 1 / 8,
-    "patch_max_scale": 1 / 4,
-    "patch_use_aggregation": True,
-    "antialias": True,
-    "noise_seed": 0,
-    # Not official options: the official D hard-codes 512 channels at 8x8 and 4x4 and the official
-    # Dpatch its pair classifier at 2048/2048/1024; these make small CPU models possible.
-    "discriminator_max_channels": 512,
-    "patch_pair_channels": [2048, 2048, 1024],
-}
+def _option(official: Any, official_name: str | None, description: str, **bounds: Any) -> Any:
+    """A :class:`SwapAEOptions` field: unset (``None``) by default; ``official`` is the default of the
+    official code and ``official_name`` its ``opt.txt`` name (``None`` for ganedit's own options)."""
+    return Field(None, description=description, json_schema_extra={"official_default": official,
+                                                                    "official_name": official_name}, **bounds)
 
 
 class SwapAEOptions(Params):
     """SwapAE options (official names in :data:`OFFICIAL_NAMES`). ``None`` means: take it from the
-    checkpoint (its ``opt.txt``, stored config or tensor shapes), else the official default."""
+    checkpoint (its ``opt.txt``, stored config or tensor shapes), else the official default
+    (:data:`DEFAULTS`). Each option is declared once, here: the defaults and official names derive
+    from these fields."""
 
-    resolution: int | None = Field(None, ge=8, description="training crop size (crop_size); sets the image D")
-    num_downsampling_sp: int | None = Field(None, ge=1, description="encoder downsamplings to the structure "
-                                                                    "code = generator upsamplings")
-    num_downsampling_gl: int | None = Field(None, ge=0, description="further unpadded strided convs to the "
-                                                                    "texture code")
-    encoder_capacity: float | None = Field(None, gt=0, description="encoder width multiplier (netE_scale_capacity)")
-    nc_steepness: float | None = Field(None, gt=1, description="encoder width growth per downsampling")
-    spatial_code_ch: int | None = Field(None, ge=1, description="structure code channels")
-    global_code_ch: int | None = Field(None, ge=1, description="texture code size (also caps encoder widths)")
-    generator_capacity: float | None = Field(None, gt=0, description="generator width multiplier")
-    num_head_blocks: int | None = Field(None, ge=0, description="resolution-preserving generator blocks")
-    use_noise: bool | None = Field(None, description="noise in the upsampling blocks (head blocks always)")
-    discriminator_capacity: float | None = Field(None, gt=0, description="image D width multiplier")
-    patch_capacity: float | None = Field(None, gt=0, description="patch D width multiplier")
-    patch_max_nc: int | None = Field(None, ge=1, description="patch D feature width")
-    patch_size: int | None = Field(None, ge=8, description="co-occurrence crop size (power of two)")
-    patch_num_crops: int | None = Field(None, ge=1, description="crops per image for the patch D")
-    patch_min_scale: float | None = Field(None, gt=0, le=1, description="smallest crop, fraction of the side")
-    patch_max_scale: float | None = Field(None, gt=0, le=1, description="largest crop, fraction of the side")
-    patch_use_aggregation: bool | None = Field(None, description="average the reference crops' features")
-    antialias: bool | None = Field(None, description="blur kernels [1,2,1] (E) / [1,3,3,1] (G, D); off: none")
-    noise_seed: int | None = Field(None, ge=0, description="seed of the generator's fixed ('const') noise")
-    discriminator_max_channels: int | None = Field(None, ge=1, description="cap on image D widths "
-                                                                           "(official 512; not an official option)")
-    patch_pair_channels: list[int] | None = Field(None, description="hidden widths of the patch D pair classifier "
-                                                                    "(official 2048, 2048, 1024)")
+    resolution: int | None = _option(256, "crop_size", "training crop size (crop_size); sets the image D", ge=8)
+    num_downsampling_sp: int | None = _option(4, "netE_num_downsampling_sp", "encoder downsamplings to the "
+                                              "structure code = generator upsamplings", ge=1)
+    num_downsampling_gl: int | None = _option(2, "netE_num_downsampling_gl", "further unpadded strided convs "
+                                              "to the texture code", ge=0)
+    encoder_capacity: float | None = _option(1.0, "netE_scale_capacity", "encoder width multiplier "
+                                             "(netE_scale_capacity)", gt=0)
+    nc_steepness: float | None = _option(2.0, "netE_nc_steepness", "encoder width growth per downsampling", gt=1)
+    spatial_code_ch: int | None = _option(8, "spatial_code_ch", "structure code channels", ge=1)
+    global_code_ch: int | None = _option(2048, "global_code_ch", "texture code size (also caps encoder widths)",
+                                         ge=1)
+    generator_capacity: float | None = _option(1.0, "netG_scale_capacity", "generator width multiplier", gt=0)
+    num_head_blocks: int | None = _option(2, "netG_num_base_resnet_layers", "resolution-preserving generator "
+                                          "blocks", ge=0)
+    use_noise: bool | None = _option(True, "netG_use_noise", "noise in the upsampling blocks (head blocks always)")
+    discriminator_capacity: float | None = _option(1.0, "netD_scale_capacity", "image D width multiplier", gt=0)
+    patch_capacity: float | None = _option(4.0, "netPatchD_scale_capacity", "patch D width multiplier", gt=0)
+    patch_max_nc: int | None = _option(384, "netPatchD_max_nc", "patch D feature width", ge=1)
+    patch_size: int | None = _option(128, "patch_size", "co-occurrence crop size (power of two)", ge=8)
+    patch_num_crops: int | None = _option(8, "patch_num_crops", "crops per image for the patch D", ge=1)
+    patch_min_scale: float | None = _option(1 / 8, "patch_min_scale", "smallest crop, fraction of the side",
+                                            gt=0, le=1)
+    patch_max_scale: float | None = _option(1 / 4, "patch_max_scale", "largest crop, fraction of the side",
+                                            gt=0, le=1)
+    patch_use_aggregation: bool | None = _option(True, "patch_use_aggregation", "average the reference crops' "
+                                                 "features")
+    antialias: bool | None = _option(True, "use_antialias", "blur kernels [1,2,1] (E) / [1,3,3,1] (G, D); off: none")
+    noise_seed: int | None = _option(0, None, "seed of the generator's fixed ('const') noise", ge=0)
+    # Not official options: the official D hard-codes 512 channels at 8x8 and 4x4 and the official
+    # Dpatch its pair classifier at 2048/2048/1024; these make small CPU models possible.
+    discriminator_max_channels: int | None = _option(512, None, "cap on image D widths (official 512; not an "
+                                                     "official option)", ge=1)
+    patch_pair_channels: list[int] | None = _option([2048, 2048, 1024], None, "hidden widths of the patch D pair "
+                                                    "classifier (official 2048, 2048, 1024)")
 
     def given(self) -> dict[str, Any]:
         """Only the options set explicitly (not ``None``)."""
         return {k: v for k, v in self.model_dump().items() if v is not None and k in DEFAULTS}
+
+
+class SwapAEParams(SwapAEOptions):
+    """Params of the SwapAE networks: the options plus a checkpoint (each network loads its part)."""
+
+    checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
+                                                          "none: random init from the options")
+
+
+def _extra(name: str) -> dict[str, Any]:
+    return SwapAEOptions.model_fields[name].json_schema_extra  # type: ignore[return-value]
+
+
+#: Official defaults (``taesungp/swapping-autoencoder-pytorch``) of every option.
+DEFAULTS: dict[str, Any] = {name: _extra(name)["official_default"] for name in SwapAEOptions.model_fields}
+#: Official option names (``opt.txt``) of the options the official code has.
+OFFICIAL_NAMES: dict[str, str] = {name: _extra(name)["official_name"] for name in SwapAEOptions.model_fields
+                                  if _extra(name)["official_name"]}
 
 
 def resolve_options(*layers: dict[str, Any] | None) -> dict[str, Any]:
@@ -117,20 +101,10 @@ def _blur(antialias: bool, encoder: bool = False) -> list[int]:
     return [1, 2, 1] if encoder else [1, 3, 3, 1]
 
 
-class _Arch:
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]):
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}")
-        return cls(**data)
+class _Arch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-@dataclass
 class EncoderArch(_Arch):
     """Encoder E. ``channels[i]`` is the width after ``i`` downsamplings (``nc(i)`` officially):
     ``num_downsampling_sp`` residual blocks lead to the structure code, the remaining
@@ -158,11 +132,10 @@ class EncoderArch(_Arch):
         def nc(i: int) -> int:
             return min(o["global_code_ch"], int(round(o["nc_steepness"] ** (5 + i) * o["encoder_capacity"])))
 
-        return cls([nc(i) for i in range(n + 1)], o["num_downsampling_sp"], o["spatial_code_ch"],
-                   o["global_code_ch"], o["antialias"])
+        return cls(channels=[nc(i) for i in range(n + 1)], num_downsampling_sp=o["num_downsampling_sp"],
+                   spatial_code_ch=o["spatial_code_ch"], global_code_ch=o["global_code_ch"], antialias=o["antialias"])
 
 
-@dataclass
 class GeneratorArch(_Arch):
     """Generator G: head (resolution-preserving) block widths, then one upsampling block per
     encoder downsampling. ``resolution`` is the nominal output size (training crop)."""
@@ -193,8 +166,9 @@ class GeneratorArch(_Arch):
 
         n_head = o["num_head_blocks"]
         head = [max(o["spatial_code_ch"], round((i + 1) / n_head * nf(0))) for i in range(n_head)]
-        return cls(head, [nf(j + 1) for j in range(n_up)], o["spatial_code_ch"], o["global_code_ch"],
-                   o["antialias"], o["use_noise"], o["resolution"])
+        return cls(head_channels=head, up_channels=[nf(j + 1) for j in range(n_up)],
+                   spatial_code_ch=o["spatial_code_ch"], global_code_ch=o["global_code_ch"], antialias=o["antialias"],
+                   use_noise=o["use_noise"], resolution=o["resolution"])
 
 
 def nominal_size(resolution: int) -> int:
@@ -202,7 +176,6 @@ def nominal_size(resolution: int) -> int:
     return 2 ** int(round(math.log2(resolution)))
 
 
-@dataclass
 class DiscriminatorArch(_Arch):
     """Image discriminator D (StyleGAN2 residual D without minibatch stddev).
 
@@ -241,10 +214,9 @@ class DiscriminatorArch(_Arch):
             width = table[r] if r in table else int(16 * m * 1024 / r)
             chans[str(r)] = max(1, min(int(o["discriminator_max_channels"]), width))
             r //= 2
-        return cls(o["resolution"], chans, o["antialias"])
+        return cls(resolution=o["resolution"], channels=chans, antialias=o["antialias"])
 
 
-@dataclass
 class PatchDiscriminatorArch(_Arch):
     """Co-occurrence patch discriminator Dpatch.
 
@@ -255,7 +227,7 @@ class PatchDiscriminatorArch(_Arch):
     patch_size: int
     channels: dict[str, int]
     max_nc: int
-    pair_channels: list[int] = field(default_factory=lambda: [2048, 2048, 1024])
+    pair_channels: list[int] = [2048, 2048, 1024]
     antialias: bool = True
 
     @property
@@ -285,10 +257,10 @@ class PatchDiscriminatorArch(_Arch):
         while r >= 4:
             chans[str(r)] = table[r] if r in table else max(1, int(4 * m * 256 / r))
             r //= 2
-        return cls(size, chans, cap, [int(c) for c in o["patch_pair_channels"]], o["antialias"])
+        return cls(patch_size=size, channels=chans, max_nc=cap, pair_channels=[int(c) for c in o["patch_pair_channels"]],
+                   antialias=o["antialias"])
 
 
-@dataclass
 class PatchSampling(_Arch):
     """How co-occurrence crops are drawn (official ``apply_random_crop``)."""
 
@@ -300,4 +272,5 @@ class PatchSampling(_Arch):
     @classmethod
     def from_options(cls, opts: dict[str, Any]) -> "PatchSampling":
         o = resolve_options(opts)
-        return cls(o["patch_num_crops"], o["patch_min_scale"], o["patch_max_scale"], o["patch_use_aggregation"])
+        return cls(num_crops=o["patch_num_crops"], min_scale=o["patch_min_scale"], max_scale=o["patch_max_scale"],
+                   use_aggregation=o["patch_use_aggregation"])

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Any, ClassVar
 
-from pydantic import Field, FilePath
 import torch
 from torch import nn
 
 import ganedit
 from ganedit.nn import ConvLayer, EqualLinear, ResBlock
 
-from ganedit_swapae.arch import DiscriminatorArch, PatchDiscriminatorArch, PatchSampling, SwapAEOptions
+from ganedit_swapae.arch import DiscriminatorArch, PatchDiscriminatorArch, PatchSampling
 from ganedit_swapae.crops import random_crops
+from ganedit_swapae.formats import SwapAEPart
 
 
 def d_block_name(in_res: int) -> str:
@@ -34,16 +33,10 @@ def patch_block_name(in_res: int) -> str:
     return str(7 - i) if i <= 6 else f"{in_res}x{in_res}"
 
 
-class SwapAEDiscriminator(ganedit.Discriminator):
+class SwapAEDiscriminator(SwapAEPart, ganedit.Discriminator, name="swapae", part="discriminator"):
     """SwapAE image discriminator (StyleGAN2 residual D without minibatch stddev).
 
     ``forward(images [B, 3, R, R]) -> logits [B, 1]`` at the crop size ``R`` it was built for."""
-
-    class Params(SwapAEOptions):
-        checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
-                                                          "none: random init from the options")
-
-    kind: ClassVar[str] = "discriminator"
 
     def __init__(self, arch: DiscriminatorArch):
         super().__init__()
@@ -65,12 +58,6 @@ class SwapAEDiscriminator(ganedit.Discriminator):
             EqualLinear(c4, 1),
         )
 
-    @classmethod
-    def from_params(cls, params: "SwapAEDiscriminator.Params", **context: Any) -> "SwapAEDiscriminator":
-        from ganedit_swapae.checkpoint import build_component
-
-        return build_component("discriminator", params)
-
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The final feature map ``[B, C4, s, s]`` before the linear head."""
         return self.final_conv(self.convs(images))
@@ -84,7 +71,7 @@ class SwapAEDiscriminator(ganedit.Discriminator):
         return self.final_linear(feat.flatten(1))
 
 
-class SwapAEPatchDiscriminator(ganedit.Discriminator):
+class SwapAEPatchDiscriminator(SwapAEPart, ganedit.Discriminator, name="swapae_patch", part="patch_discriminator"):
     """SwapAE co-occurrence patch discriminator: do query crops share the reference crops' texture?
 
     ``extract_features(crops [B, T, 3, P, P], aggregate)`` -> ``[B*T, max_nc, 2, 2]`` (with
@@ -92,12 +79,6 @@ class SwapAEPatchDiscriminator(ganedit.Discriminator):
     ``discriminate_features(ref, query)`` -> ``[N, 1]`` logits; ``forward(reference_crops,
     query_crops)`` combines both with the configured aggregation.
     """
-
-    class Params(SwapAEOptions):
-        checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
-                                                          "none: random init from the options")
-
-    kind: ClassVar[str] = "discriminator"
 
     def __init__(self, arch: PatchDiscriminatorArch, sampling: PatchSampling | None = None):
         super().__init__()
@@ -119,12 +100,6 @@ class SwapAEPatchDiscriminator(ganedit.Discriminator):
         layers = [EqualLinear(a, b, activation="fused_lrelu") for a, b in zip(dims[:-1], dims[1:])]
         layers.append(EqualLinear(dims[-1], 1))
         self.pairlinear = nn.Sequential(*layers)
-
-    @classmethod
-    def from_params(cls, params: "SwapAEPatchDiscriminator.Params", **context: Any) -> "SwapAEPatchDiscriminator":
-        from ganedit_swapae.checkpoint import build_component
-
-        return build_component("patch_discriminator", params)
 
     def sample_crops(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Random crops ``[B, T, 3, P, P]`` of ``images`` with this model's sampling settings."""

@@ -15,7 +15,6 @@ from typing import Any, Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 import ganedit
@@ -24,8 +23,8 @@ from ganedit.errors import GanEditError
 from ganedit.interfaces import check_latent
 from ganedit.io.checkpoint import CheckpointError, safe_torch_load
 
-from ganedit_swapae.texture import (MaskShape, blend_texture_regions, lerp, load_mask, resize_mask, shape_mask,
-                                   slerp, texture_map)
+from ganedit_swapae.texture import (MaskedRegion, MaskShape, blend_texture_regions, lerp, resize_mask, slerp,
+                                   texture_map)
 
 NoiseModeName = Literal["const", "random", "none"]
 
@@ -40,7 +39,10 @@ class EditContext(Protocol):
 
 class EncodingContext:
     """A ready-made :class:`EditContext`: loads image files at ``resolution`` (the shared image
-    policy) and encodes them with ``encoder`` in batches, without gradients."""
+    policy) and encodes them with ``encoder`` in batches, without gradients. ``images`` are the
+    pixels of the batch being edited, when the caller hands them over."""
+
+    images: torch.Tensor | None = None
 
     def __init__(self, encoder: ganedit.Encoder, resolution: int, device: torch.device | str | None = None,
                  batch_size: int = 16, texture_references: Latent | None = None,
@@ -51,6 +53,16 @@ class EncodingContext:
         self.batch_size = batch_size
         self.texture_references = texture_references
         self.texture_names = list(texture_names) if texture_names is not None else None
+
+    @classmethod
+    def for_result(cls, context: Any, generator: ganedit.Generator, encoder: ganedit.Encoder,
+                   images: torch.Tensor | None = None, resolution: int | None = None) -> "EncodingContext":
+        """The context an encoder task's editors get for one result (``Task.edit_context``):
+        encoding at ``resolution`` (default: the generator's) on the run's device, with the
+        item's input pixels as ``images``."""
+        ctx = cls(encoder, int(resolution or generator.img_resolution), context.device)
+        ctx.images = images
+        return ctx
 
     def encode_tensor(self, images: torch.Tensor) -> Latent:
         """Encode ``[N, 3, H, W]`` images (any device) in batches."""
@@ -85,9 +97,6 @@ class SwapAEEditor(ganedit.Editor):
 
     class Params(Params):
         noise_mode: NoiseModeName = Field("const", description="generator noise: const (fixed), random or none")
-
-    def __init__(self, params: Params):
-        self.params = params
 
     @classmethod
     def supported_spaces(cls, params: Any = None) -> tuple[str, ...]:
@@ -132,8 +141,8 @@ class SwapAEEditor(ganedit.Editor):
         return (side, max(1, round(side * w / h))) if h <= w else (max(1, round(side * h / w)), side)
 
 
-class SwapEditor(SwapAEEditor):
-    """Structure of each input with the texture of each reference image (one edit per texture)."""
+class TextureReferenceEditor(SwapAEEditor):
+    """Base of the editors that take texture reference images (default: the run's)."""
 
     class Params(SwapAEEditor.Params):
         texture_images: list[Path] = Field(default_factory=list,
@@ -142,6 +151,10 @@ class SwapEditor(SwapAEEditor):
     @classmethod
     def check_params(cls, params: Params) -> list[str]:
         return _check_paths(params.texture_images, "texture_images")
+
+
+class SwapEditor(TextureReferenceEditor, name="swap"):
+    """Structure of each input with the texture of each reference image (one edit per texture)."""
 
     def edit(self, generator: ganedit.Generator, latent: Latent, context: Any = None) -> list[Edit]:
         check_latent(latent, self.supported_spaces(), type(self).__name__)
@@ -151,21 +164,15 @@ class SwapEditor(SwapAEEditor):
                 for j, name in enumerate(names)]
 
 
-class TextureInterpolationEditor(SwapAEEditor):
+class TextureInterpolationEditor(TextureReferenceEditor, name="texture_interpolation"):
     """Interpolate each input's texture towards each reference texture (lerp or slerp).
 
     One edit per reference and strength alpha: 0 = reconstruction, 1 = swap, > 1 exaggerates."""
 
-    class Params(SwapAEEditor.Params):
-        texture_images: list[Path] = Field(default_factory=list,
-                                           description="texture references (default: the run's texture images)")
+    class Params(TextureReferenceEditor.Params):
         strengths: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], min_length=1,
                                        description="interpolation factors alpha")
         mode: Literal["lerp", "slerp"] = Field("lerp", description="lerp (official) or slerp")
-
-    @classmethod
-    def check_params(cls, params: Params) -> list[str]:
-        return _check_paths(params.texture_images, "texture_images")
 
     def edit(self, generator: ganedit.Generator, latent: Latent, context: Any = None) -> list[Edit]:
         check_latent(latent, self.supported_spaces(), type(self).__name__)
@@ -183,15 +190,11 @@ class TextureInterpolationEditor(SwapAEEditor):
         return edits
 
 
-class Region(Params):
+class Region(MaskedRegion):
     """One edited region: a mask (PNG, white = edit, or a built-in shape) and its texture."""
 
-    mask: Path | None = Field(None, description="mask image (grey value in [0, 1]; white = replace)")
-    shape: MaskShape | None = Field(None, description="built-in mask instead of a file")
     texture_image: Path | None = Field(None, description="texture reference (default: run texture texture_index)")
     texture_index: int = Field(0, ge=0, description="which run texture reference when texture_image is unset")
-    strength: float = Field(1.0, ge=0.0, le=1.0, description="blend weight inside the mask")
-    invert: bool = Field(False, description="edit outside the mask instead")
 
     @model_validator(mode="after")
     def _one_mask(self) -> "Region":
@@ -202,22 +205,10 @@ class Region(Params):
 
 def region_masks(regions: Sequence[Region], size: tuple[int, int]) -> list[torch.Tensor]:
     """The regions' masks ``[1, 1, H, W]`` at image size ``size``, strength applied."""
-    out = []
-    for r in regions:
-        if r.mask is not None:
-            # Square outputs: crop/resize the mask exactly like the input images were.
-            m = load_mask(r.mask, size[0] if size[0] == size[1] else None)
-            if tuple(m.shape[-2:]) != tuple(size):
-                m = F.interpolate(m, size=size, mode="bilinear", align_corners=False, antialias=True)
-        else:
-            m = shape_mask(r.shape, size)  # type: ignore[arg-type]
-        if r.invert:
-            m = 1 - m
-        out.append(m.clamp(0, 1) * r.strength)
-    return out
+    return [r.mask_at(size) for r in regions]
 
 
-class RegionTextureEditor(SwapAEEditor):
+class RegionTextureEditor(SwapAEEditor, name="region_texture"):
     """Replace the texture inside user-drawn regions (several allowed) via a spatial texture map.
 
     The map is the input's code outside the masks and blends to each region's texture inside."""
@@ -273,7 +264,7 @@ def load_direction(path: Path) -> torch.Tensor:
     return value.squeeze().float()
 
 
-class TextureArithmeticEditor(SwapAEEditor):
+class TextureArithmeticEditor(SwapAEEditor, name="texture_arithmetic"):
     """Add a texture direction (attribute vector) to the texture code, globally or inside a mask.
 
     The direction ``d`` is the mean texture code of the ``positive`` images minus that of the

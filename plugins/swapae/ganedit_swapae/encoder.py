@@ -7,17 +7,17 @@ Module names follow the official ``StyleGAN2ResnetEncoder`` (``FromRGB``, ``Down
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import Field, FilePath
 import torch
 from torch import nn
 
 import ganedit
 from ganedit.nn import ConvLayer, EqualLinear
-from ganedit.nn.swapae_layers import ReflectConvLayer, ReflectResBlock
 
-from ganedit_swapae.arch import EncoderArch, SwapAEOptions
+from ganedit_swapae.arch import EncoderArch
+from ganedit_swapae.formats import SwapAEPart
+from ganedit_swapae.layers import ReflectConvLayer, ReflectResBlock
 
 
 def l2_normalize(v: torch.Tensor) -> torch.Tensor:
@@ -25,19 +25,13 @@ def l2_normalize(v: torch.Tensor) -> torch.Tensor:
     return v * torch.rsqrt(v.pow(2).sum(1, keepdim=True) + 1e-8)
 
 
-class SwapAEEncoder(ganedit.Encoder):
+class SwapAEEncoder(SwapAEPart, ganedit.Encoder, name="swapae", part="encoder"):
     """Swapping Autoencoder encoder E: image -> structure code (spatial) + texture code (vector).
 
     The structure code is ``1/2^num_downsampling_sp`` of the image side, the texture code a vector;
     both are L2-normalised. Fully convolutional: any input whose sides are multiples of
     ``2^num_downsampling_sp`` works (the texture branch needs a few pixels left after its
     unpadded strided convs)."""
-
-    class Params(SwapAEOptions):
-        checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
-                                                          "none: random init from the options")
-
-    kind: ClassVar[str] = "encoder"
 
     def __init__(self, arch: EncoderArch):
         super().__init__()
@@ -62,12 +56,6 @@ class SwapAEEncoder(ganedit.Encoder):
     @classmethod
     def output_space(cls, params: Any = None) -> str:
         return "structure_texture"
-
-    @classmethod
-    def from_params(cls, params: "SwapAEEncoder.Params", **context: Any) -> "SwapAEEncoder":
-        from ganedit_swapae.checkpoint import build_component
-
-        return build_component("encoder", params)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(structure [B, C_s, H/2^n, W/2^n], texture [B, D])``, both L2-normalised."""

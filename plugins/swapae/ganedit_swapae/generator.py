@@ -14,9 +14,8 @@ none.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
-from pydantic import Field, FilePath
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,10 +23,11 @@ from torch import nn
 import ganedit
 from ganedit.interfaces import NoiseMode, check_latent
 from ganedit.nn import ConvLayer, FusedLeakyReLU, NoiseInjection
-from ganedit.nn.swapae_layers import ActivationModulatedConv2d, StyleAffine
 
-from ganedit_swapae.arch import GeneratorArch, SwapAEOptions
+from ganedit_swapae.arch import GeneratorArch
 from ganedit_swapae.encoder import l2_normalize
+from ganedit_swapae.formats import SwapAEPart
+from ganedit_swapae.layers import ActivationModulatedConv2d, StyleAffine
 
 SQRT2 = math.sqrt(2.0)
 
@@ -105,17 +105,11 @@ class ToRGB(nn.Module):
         return self.conv(x, style) + self.bias
 
 
-class SwapAEGenerator(ganedit.Generator):
+class SwapAEGenerator(SwapAEPart, ganedit.Generator, name="swapae", part="generator"):
     """Swapping Autoencoder generator G: structure code + texture code (vector or map) -> image.
 
     The structure code is the spatial input, the texture code (a vector or a spatial map)
     modulates every layer; output side = structure side x ``2^len(up_channels)``."""
-
-    class Params(SwapAEOptions):
-        checkpoint: FilePath | None = Field(None, description="official *_checkpoint.pth or native file; "
-                                                          "none: random init from the options")
-
-    kind: ClassVar[str] = "generator"
 
     def __init__(self, arch: GeneratorArch, noise_seed: int = 0):
         super().__init__()
@@ -144,12 +138,6 @@ class SwapAEGenerator(ganedit.Generator):
     @classmethod
     def latent_spaces(cls, params: Any = None) -> tuple[str, ...]:
         return ("structure_texture",)
-
-    @classmethod
-    def from_params(cls, params: "SwapAEGenerator.Params", **context: Any) -> "SwapAEGenerator":
-        from ganedit_swapae.checkpoint import build_component
-
-        return build_component("generator", params)
 
     def generate(self, latent: ganedit.Latent, noise_mode: NoiseMode = "const") -> torch.Tensor:
         check_latent(latent, self.latent_spaces(), type(self).__name__)

@@ -14,18 +14,10 @@ def register_components(register) -> None:
     from ganedit_swapae.generator import SwapAEGenerator
     from ganedit_swapae.task import SwapTask
 
-    register("encoder", "swapae", SwapAEEncoder)
-    register("generator", "swapae", SwapAEGenerator)
-    register("discriminator", "swapae", SwapAEDiscriminator)
-    register("discriminator", "swapae_patch", SwapAEPatchDiscriminator)
-    register("editor", "swap", SwapEditor)
-    register("editor", "texture_interpolation", TextureInterpolationEditor)
-    register("editor", "region_texture", RegionTextureEditor)
-    register("editor", "texture_arithmetic", TextureArithmeticEditor)
-    register("task", "swapae_swap", SwapTask)
     from ganedit_swapae.train import SwapAETrainTask
 
-    register("task", "swapae_train", SwapAETrainTask)
+    register(SwapAEEncoder, SwapAEGenerator, SwapAEDiscriminator, SwapAEPatchDiscriminator, SwapEditor,
+             TextureInterpolationEditor, RegionTextureEditor, TextureArithmeticEditor, SwapTask, SwapAETrainTask)
 
 
 @ganedit.hookimpl

@@ -38,7 +38,26 @@ class ProceduralInputs(ProceduralDrawing):
     texture: list[tuple[int, int]] = Field(default_factory=list, description="texture references")
 
 
-class SwapTask(ganedit.Task):
+class EncoderTask(ganedit.Task):
+    """Base of the tasks that encode images with an ``encoder`` slot and render with a ``generator``
+    slot at ``resolution`` (``swapae_swap``, TCP's ``tcp_stylize``): building both, and the context
+    their editors get (an :class:`EncodingContext` of ``context_class``)."""
+
+    context_class: ClassVar[type[EncodingContext]] = EncodingContext
+
+    def models(self, context: Any) -> tuple[Any, Any, int]:
+        """``(encoder, generator, resolution)`` built through the run context, in eval mode."""
+        p = self.params
+        encoder = context.build("encoder", p.encoder).eval()
+        generator = context.build("generator", p.generator).eval()
+        return encoder, generator, int(p.resolution or generator.img_resolution)
+
+    def edit_context(self, context: Any, generator: ganedit.Generator, encoder: Any = None,
+                     images: torch.Tensor | None = None) -> EncodingContext:
+        return self.context_class.for_result(context, generator, encoder, images, self.params.resolution)
+
+
+class SwapTask(EncoderTask, name="swapae_swap"):
     """Structure x texture swap grid with a SwapAE-style encoder/generator, plus editors.
 
     The editors run on the structure inputs; see the module doc for the output layout."""
@@ -53,15 +72,6 @@ class SwapTask(ganedit.Task):
         resolution: int | None = Field(None, ge=8, description="input size (default: the generator's)")
         noise_mode: Literal["const", "random", "none"] = Field("const", description="generator noise")
         batch_size: int = Field(8, ge=1, description="images per forward pass")
-
-    kind: ClassVar[str] = "task"
-
-    def __init__(self, params: Params):
-        self.params = params
-
-    @classmethod
-    def from_params(cls, params: Params, **context: Any) -> "SwapTask":
-        return cls(params)
 
     # ------------------------------------------------------------------ validation
     @classmethod
@@ -103,10 +113,8 @@ class SwapTask(ganedit.Task):
         from ganedit.metrics import psnr, ssim
 
         p = self.params
-        encoder = context.build("encoder", p.encoder).eval()
-        generator = context.build("generator", p.generator).eval()
+        encoder, generator, res = self.models(context)
         device = context.device
-        res = int(p.resolution or generator.img_resolution)
         s_img, s_names, s_fac = self._inputs("structure", res)
         t_img, t_names, t_fac = self._inputs("texture", res)
         enc_ctx = EncodingContext(encoder, res, device, batch_size=p.batch_size)

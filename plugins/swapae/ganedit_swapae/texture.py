@@ -8,10 +8,14 @@ Texture codes from the encoder are unit vectors; the generator re-normalises wha
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
+
+from ganedit import Params
 
 from ganedit_swapae.encoder import l2_normalize
 
@@ -102,3 +106,34 @@ def load_mask(path: str | os.PathLike, resolution: int | None = None) -> torch.T
 
     img = load_image(path, resolution)
     return ((img.mean(0, keepdim=True) + 1) / 2).clamp(0, 1)[None]
+
+
+class MaskedRegion(Params):
+    """An image region for region editors: a mask image or a built-in shape (neither: the whole
+    image), a blend strength and an invert switch. Editors add what fills the region."""
+
+    mask: Path | None = Field(None, description="mask image (grey value in [0, 1]; white = the region)")
+    shape: MaskShape | None = Field(None, description="built-in mask instead of a file")
+    strength: float = Field(1.0, ge=0.0, le=1.0, description="blend weight inside the mask")
+    invert: bool = Field(False, description="the region is outside the mask instead")
+
+    @property
+    def is_global(self) -> bool:
+        """No mask and no shape: the whole image."""
+        return self.mask is None and self.shape is None
+
+    def mask_at(self, size: tuple[int, int]) -> torch.Tensor:
+        """``[1, 1, H, W]`` in [0, 1] at the output ``size``, strength applied (a square mask file
+        is cropped/resized exactly like the input images were)."""
+        if self.mask is not None:
+            m = load_mask(self.mask, size[0] if size[0] == size[1] else None)
+            if tuple(m.shape[-2:]) != tuple(size):
+                m = F.interpolate(m, size=size, mode="bilinear", align_corners=False, antialias=True)
+        elif self.shape is not None:
+            m = shape_mask(self.shape, size)
+        else:
+            m = torch.ones(1, 1, *size)
+        if self.invert:
+            m = 1 - m
+        return m.clamp(0, 1) * self.strength
+

@@ -24,18 +24,18 @@ NaN detection) comes from :class:`ganedit.training.Trainer`. The final networks 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Iterator, Literal
 
 import torch
 from pydantic import Field, FilePath, model_validator
 
-import ganedit
 from ganedit.config import Slot
 from ganedit.distributed import wrap_ddp
 from ganedit.io.checkpoint import CheckpointError
-from ganedit.training import TrainParams, Trainer, make_adam
+from ganedit.training import TrainParams, Trainer, TrainTask, make_adam
 
 from ganedit_swapae.arch import SwapAEOptions
 from ganedit_swapae.checkpoint import PARTS, SwapAEModel, load_swapae, new_model, save_swapae
@@ -51,8 +51,9 @@ class SwapAETrainParams(TrainParams):
     model: SwapAEOptions = Field(default_factory=SwapAEOptions,
                                  description="architecture (official option names; unset: the official default "
                                              "or the init checkpoint's); resolution defaults to the dataset's")
-    init_checkpoint: FilePath | None = Field(None, description="start from this SwapAE checkpoint (native or "
-                                         "official); parts it lacks (e.g. discriminators) start fresh")
+    init_checkpoint: FilePath | None = Field(None, description="start from this checkpoint (native or official; "
+                                         "tcp_train also takes TCP ones); parts it lacks (e.g. discriminators) "
+                                         "start fresh; none: train from scratch")
     # optimisation
     lr: float = Field(0.002, gt=0, description="Adam learning rate (official 0.002)")
     betas: tuple[float, float] = Field((0.0, 0.99), description="Adam betas (official (0, 0.99))")
@@ -343,14 +344,23 @@ class SwapAETrainer(Trainer):
             return self.ema_modules["encoder_ema"], self.ema_modules["generator_ema"]
         return self.E, self.G
 
-    def sample_images(self) -> dict[str, torch.Tensor]:
-        """The fixed swap grid: top row texture references, left column structure inputs, cell
-        (i, j) = G(structure_i, texture_j) with fixed noise; the diagonal is the reconstruction."""
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[tuple[torch.nn.Module, torch.nn.Module]]:
+        """:meth:`inference_networks` in eval mode for the block (their modes restored after)."""
         enc, gen = self.inference_networks()
         was = enc.training, gen.training
         enc.eval()
         gen.eval()
         try:
+            yield enc, gen
+        finally:
+            enc.train(was[0])
+            gen.train(was[1])
+
+    def sample_images(self) -> dict[str, torch.Tensor]:
+        """The fixed swap grid: top row texture references, left column structure inputs, cell
+        (i, j) = G(structure_i, texture_j) with fixed noise; the diagonal is the reconstruction."""
+        with self.evaluating() as (enc, gen):
             real = self.grid_real
             structure, texture = enc(real)
             n = real.shape[0]
@@ -358,9 +368,6 @@ class SwapAETrainer(Trainer):
             for i in range(n):
                 swaps = gen(structure[i:i + 1].expand(n, -1, -1, -1), texture, noise_mode="const")
                 rows.append(torch.cat([real[i:i + 1], swaps]))
-        finally:
-            enc.train(was[0])
-            gen.train(was[1])
         return {"swap_grid": torch.cat(rows)}
 
     def extra_state(self) -> dict[str, Any]:
@@ -373,7 +380,7 @@ class SwapAETrainer(Trainer):
         self.latest = {k: v.to(self.device) for k, v in dict(state.get("latest", {})).items()}
 
     def export_path(self) -> Path:
-        return Path(self.context.output_dir) / self.params.export
+        return self.context.path(self.params.export)
 
     def export_model(self, path: Path) -> None:
         """Write the final networks natively (``ganedit_swapae.checkpoint.save_swapae``)."""
@@ -391,19 +398,12 @@ class SwapAETrainer(Trainer):
         return {"model": str(path)}
 
 
-class SwapAETrainTask(ganedit.Task):
+class SwapAETrainTask(TrainTask, name="swapae_train"):
     """Train a Swapping Autoencoder on an image folder or the procedural dataset (paper objective,
     official training details; checkpoints, exact resume, TensorBoard, DDP under torchrun)."""
 
     Params = SwapAETrainParams
-    trainer_class: ClassVar[type[SwapAETrainer]] = SwapAETrainer
-
-    def __init__(self, params: SwapAETrainParams):
-        self.params = params
-
-    @classmethod
-    def from_params(cls, params: SwapAETrainParams, **context: Any) -> "SwapAETrainTask":
-        return cls(params)
+    trainer_class = SwapAETrainer
 
     @classmethod
     def check_params(cls, params: SwapAETrainParams) -> list[str]:
@@ -412,10 +412,6 @@ class SwapAETrainTask(ganedit.Task):
         if params.lambda_l1 == params.lambda_gan_rec == params.lambda_gan_swap == params.lambda_patch == 0:
             problems.append("every generator loss weight is 0: nothing to train")
         return problems
-
-    def run(self, context: Any) -> dict[str, Any]:
-        trainer = self.trainer_class(self.params, context)
-        return trainer.fit()
 
 
 __all__ = [

@@ -161,12 +161,12 @@ def test_editor_inputs_are_checked(tiny, setup, tmp_path):
     from ganedit.config import ConfigError
 
     with pytest.raises(ConfigError, match="exactly one of mask"):
-        reg.build("editor", {"type": "region_texture", "params": {"regions": [{"texture_index": 0}]}})
+        ganedit.build("editor", {"type": "region_texture", "params": {"regions": [{"texture_index": 0}]}}, registry=reg)
     with pytest.raises(ConfigError, match="file not found"):
-        reg.build("editor", {"type": "swap", "params": {"texture_images": [str(tmp_path / "missing.png")]}})
+        ganedit.build("editor", {"type": "swap", "params": {"texture_images": [str(tmp_path / "missing.png")]}}, registry=reg)
     with pytest.raises(ConfigError, match="either positive and negative images or direction_file"):
-        reg.build("editor", {"type": "texture_arithmetic", "params": {}})
-    ed = reg.build("editor", {"type": "swap", "params": {}})
+        ganedit.build("editor", {"type": "texture_arithmetic", "params": {}}, registry=reg)
+    ed = ganedit.build("editor", {"type": "swap", "params": {}}, registry=reg)
     assert ed.supported_spaces() == ("structure_texture",)
     with pytest.raises(EditorError, match="give texture_images"):
         ed.edit(tiny.generator, a, object())

@@ -88,7 +88,7 @@ def test_shipped_config_validates(monkeypatch):
     monkeypatch.chdir(repo_root())
     cfg = load_config("configs/swapae_swap.yaml")
     assert cfg.task == "swapae_swap"
-    assert cfg.params.generator.validated.checkpoint == Path("assets/models/swapae_64.safetensors")
+    assert cfg.params.generator.params.checkpoint == Path("assets/models/swapae_64.safetensors")
     assert [e.type for e in cfg.params.editors] == ["texture_interpolation", "region_texture"]
 
 

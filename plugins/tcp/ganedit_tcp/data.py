@@ -20,9 +20,10 @@ from pydantic import Field
 import ganedit
 from ganedit import Params
 from ganedit.config import SlotList
+from ganedit.context import builder
 
 
-class CrossDomainDataset(ganedit.Dataset):
+class CrossDomainDataset(ganedit.Dataset, name="cross_domain"):
     """One image from each of several datasets (domains) per item, ``[K, 3, H, W]``."""
 
     class Params(Params):
@@ -56,9 +57,9 @@ class CrossDomainDataset(ganedit.Dataset):
         return torch.stack([d[self.index(item, k)] for k, d in enumerate(self.domains)])
 
     @classmethod
-    def from_params(cls, params: "CrossDomainDataset.Params", registry: Any = None, **context: Any) -> "CrossDomainDataset":
-        domains = [registry.build("dataset", spec) if registry is not None else ganedit.build("dataset", spec)
-                   for spec in params.domains]
+    def from_params(cls, params: "CrossDomainDataset.Params", context: Any = None) -> "CrossDomainDataset":
+        context = builder(context)
+        domains = [context.build("dataset", spec) for spec in params.domains]
         return cls(domains, params.length, params.seed)
 
 

@@ -13,11 +13,5 @@ def register_components(register) -> None:
     from ganedit_tcp.task import TCPStylizeTask
     from ganedit_tcp.train import TCPTrainTask
 
-    register("encoder", "tcp", TCPEncoder)
-    register("generator", "tcp", TCPGenerator)
-    register("discriminator", "tcp", TCPDiscriminator)
-    register("discriminator", "tcp_patch", TCPPatchDiscriminator)
-    register("editor", "tcp_region", TCPRegionEditor)
-    register("dataset", "cross_domain", CrossDomainDataset)
-    register("task", "tcp_train", TCPTrainTask)
-    register("task", "tcp_stylize", TCPStylizeTask)
+    register(TCPEncoder, TCPGenerator, TCPDiscriminator, TCPPatchDiscriminator, TCPRegionEditor, CrossDomainDataset,
+             TCPTrainTask, TCPStylizeTask)

@@ -19,27 +19,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 import ganedit
-from ganedit import Edit, Latent, Params
+from ganedit import Edit, Latent
 from ganedit.interfaces import check_latent
 
 from ganedit_swapae.editors import EditorError, SwapAEEditor
-from ganedit_swapae.texture import MaskShape, blend_texture_regions, lerp, load_mask, shape_mask, slerp
+from ganedit_swapae.texture import MaskedRegion, blend_texture_regions, lerp, slerp
 
 
-class StyleRegion(Params):
+class StyleRegion(MaskedRegion):
     """One stylized region: a mask (PNG, white = region; a built-in shape; or none = everything)
     and the style image whose style fills it."""
 
-    mask: Path | None = Field(None, description="mask image (grey value in [0, 1], white = stylize)")
-    shape: MaskShape | None = Field(None, description="built-in mask instead of a file")
     style: Path | None = Field(None, description="style image (default: the run's style reference style_index)")
     style_index: int = Field(0, ge=0, description="which run style reference when style is unset")
-    strength: float = Field(1.0, ge=0.0, le=1.0, description="mask weight")
-    invert: bool = Field(False, description="stylize outside the mask instead")
 
     @model_validator(mode="after")
     def _one_mask(self) -> "StyleRegion":
@@ -47,12 +42,8 @@ class StyleRegion(Params):
             raise ValueError("give at most one of mask (a file) and shape (a built-in mask)")
         return self
 
-    @property
-    def is_global(self) -> bool:
-        return self.mask is None and self.shape is None
 
-
-class TCPRegionEditor(SwapAEEditor):
+class TCPRegionEditor(SwapAEEditor, name="tcp_region"):
     """Region-wise stylization (TCP): B's style inside user masks, A's content everywhere; several
     masks with their own styles, global stylization without a mask, style interpolation, optional
     pixel compositing outside the masks."""
@@ -88,26 +79,7 @@ class TCPRegionEditor(SwapAEEditor):
         paths = [p for r in params.all_regions() for p in (r.mask, r.style) if p is not None]
         return [f"file not found: {str(p)!r}" for p in paths if not Path(p).exists()]
 
-    @classmethod
-    def from_params(cls, params: "TCPRegionEditor.Params", **context: Any) -> "TCPRegionEditor":
-        return cls(params)
-
     # ------------------------------------------------------------------ pieces
-    @staticmethod
-    def region_mask(region: StyleRegion, size: tuple[int, int]) -> torch.Tensor:
-        """``[1, 1, H, W]`` in [0, 1] at the output size, strength applied."""
-        if region.mask is not None:
-            m = load_mask(region.mask, size[0] if size[0] == size[1] else None)
-            if tuple(m.shape[-2:]) != tuple(size):
-                m = F.interpolate(m, size=size, mode="bilinear", align_corners=False, antialias=True)
-        elif region.shape is not None:
-            m = shape_mask(region.shape, size)
-        else:
-            m = torch.ones(1, 1, *size)
-        if region.invert:
-            m = 1 - m
-        return m.clamp(0, 1) * region.strength
-
     def region_style(self, region: StyleRegion, context: Any, cache: dict[str, Any]) -> torch.Tensor:
         """Style code ``[1, D]`` of a region's style image (or of a run style reference)."""
         if region.style is not None:
@@ -139,7 +111,7 @@ class TCPRegionEditor(SwapAEEditor):
         size = self.output_size(generator, structure)
         regions = p.all_regions()
         cache: dict[str, Any] = {}
-        masks = [self.region_mask(r, size).to(device, style_a.dtype) for r in regions]
+        masks = [r.mask_at(size).to(device, style_a.dtype) for r in regions]
         styles = [self.region_style(r, context, cache).to(device, style_a.dtype) for r in regions]
         msize = self.map_size(generator, structure, p.map_size)
         mix = lerp if p.interpolation == "lerp" else slerp

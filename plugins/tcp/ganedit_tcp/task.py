@@ -11,33 +11,34 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
 
-import ganedit
 from ganedit import Params
 from ganedit.builtin import ProceduralDrawing
 from ganedit.config import Slot, SlotList, latent_space_problems, missing_paths
 
 from ganedit_swapae.editors import EncodingContext
+from ganedit_swapae.task import EncoderTask
 
 SPACE = "structure_texture"
 
 
 class StylizeContext(EncodingContext):
-    """:class:`~ganedit_swapae.editors.EncodingContext` plus the pixels of the current batch."""
-
-    images: torch.Tensor | None = None
+    """:class:`~ganedit_swapae.editors.EncodingContext` of ``tcp_stylize`` (it hands editors the
+    pixels of the current batch as ``images``)."""
 
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("_") or "x"
 
 
-class TCPStylizeTask(ganedit.Task):
+class TCPStylizeTask(EncoderTask, name="tcp_stylize"):
     """Region-wise (or global) stylization of content images with a TCP or SwapAE model."""
+
+    context_class = StylizeContext
 
     class Params(Params):
         encoder: Slot("encoder")  # type: ignore[valid-type]
@@ -52,15 +53,6 @@ class TCPStylizeTask(ganedit.Task):
         resolution: int | None = Field(None, ge=8, description="input size (default: the generator's)")
         noise_mode: Literal["const", "random", "none"] = Field("const", description="generator noise")
         batch_size: int = Field(8, ge=1, description="images per forward pass")
-
-    kind: ClassVar[str] = "task"
-
-    def __init__(self, params: "TCPStylizeTask.Params"):
-        self.params = params
-
-    @classmethod
-    def from_params(cls, params: "TCPStylizeTask.Params", **context: Any) -> "TCPStylizeTask":
-        return cls(params)
 
     @classmethod
     def check_params(cls, params: "TCPStylizeTask.Params") -> list[str]:
@@ -92,9 +84,7 @@ class TCPStylizeTask(ganedit.Task):
         from ganedit.io.images import list_images
 
         p = self.params
-        encoder = context.build("encoder", p.encoder).eval()
-        generator = context.build("generator", p.generator).eval()
-        res = int(p.resolution or generator.img_resolution)
+        encoder, generator, res = self.models(context)
         content, names = self._content(res)
         ctx = StylizeContext(encoder, res, context.device, batch_size=p.batch_size)
         latent = ctx.encode_tensor(content)

@@ -21,10 +21,10 @@ The weights are ours (the paper's values are not available): see ``docs/tcp.md``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import torch
-from pydantic import Field, FilePath, model_validator
+from pydantic import Field, model_validator
 from torch.func import functional_call
 
 
@@ -35,19 +35,19 @@ from ganedit_swapae.train import SwapAETrainer, SwapAETrainParams, SwapAETrainTa
 from ganedit_tcp.checkpoint import TCPModel, load_tcp, new_tcp_model, save_tcp
 from ganedit_tcp.losses import code_consistency_loss, content_alignment_loss, default_map_size, region_style_map
 from ganedit_tcp.masks import random_masks
-from ganedit_tcp.model import ContentHead, TCPOptions
+from ganedit_tcp.head import ContentHead, TCPOptions
 
 MaskKindName = Literal["rect", "stroke", "cluster"]
 
 
 class TCPTrainParams(SwapAETrainParams):
-    """Options of ``tcp_train``: the SwapAE trainer's plus TCP's losses and masks."""
+    """Options of ``tcp_train``: the SwapAE trainer's plus TCP's losses and masks. Fine-tuning a
+    trained SwapAE or TCP checkpoint (``init_checkpoint``) is recommended; from scratch, L_CC and
+    L_CA wait for ``cc_start_step``."""
 
     model: TCPOptions = Field(default_factory=TCPOptions,
                               description="architecture (SwapAE options + content head); unset: the init "
                                           "checkpoint's or the official default; resolution: the dataset's")
-    init_checkpoint: FilePath | None = Field(None, description="trained SwapAE or TCP checkpoint to fine-tune "
-                                         "(recommended); none: train from scratch with a cc_start_step warm-up")
     # code consistency
     lambda_cc: float = Field(1.0, ge=0, description="weight of the code consistency loss L_CC")
     cc_style_weight: float = Field(1.0, ge=0, description="lambda inside L_CC (style term vs content term)")
@@ -160,11 +160,7 @@ class TCPTrainer(SwapAETrainer):
         """The SwapAE swap grid plus a region-edit grid: rows of (content A, style B, region edit
         I_h with B's style inside a fixed mask, global stylization I_g, the mask)."""
         images = super().sample_images()
-        enc, gen = self.inference_networks()
-        was = enc.training, gen.training
-        enc.eval()
-        gen.eval()
-        try:
+        with self.evaluating() as (enc, gen):
             real = self.grid_real
             n = real.shape[0]
             idx = torch.arange(4) % n
@@ -177,9 +173,6 @@ class TCPTrainer(SwapAETrainer):
             hybrid = gen(c_a, region_style_map(s_a, s_b, mask, map_size), noise_mode="const")
             stylized = gen(c_a, s_b, noise_mode="const")
             rows = torch.stack([content, style, hybrid, stylized, mask.expand(-1, 3, -1, -1) * 2 - 1], 1)
-        finally:
-            enc.train(was[0])
-            gen.train(was[1])
         # 4 rows x 5 columns; padded to a 5 x 5 grid so that the square layout keeps rows intact.
         pad = torch.ones(5, *rows.shape[2:], device=rows.device)
         images["region_edit"] = torch.cat([rows.flatten(0, 1), pad])
@@ -195,17 +188,13 @@ class TCPTrainer(SwapAETrainer):
         save_tcp(path, model, extra={"trainer": type(self).__name__, "steps": self.step})
 
 
-class TCPTrainTask(SwapAETrainTask):
+class TCPTrainTask(SwapAETrainTask, name="tcp_train"):
     """Train TCP (region-wise style manipulation): SwapAE objective + code consistency + content
     alignment, fine-tuning a SwapAE checkpoint or from scratch; checkpoints, exact resume,
     TensorBoard, DDP under torchrun."""
 
     Params = TCPTrainParams
-    trainer_class: ClassVar[type[SwapAETrainer]] = TCPTrainer
-
-    @classmethod
-    def from_params(cls, params: TCPTrainParams, **context: Any) -> "TCPTrainTask":
-        return cls(params)
+    trainer_class = TCPTrainer
 
 
 __all__ = ["TCPTrainParams", "TCPTrainTask", "TCPTrainer"]

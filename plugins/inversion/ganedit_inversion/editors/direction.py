@@ -74,7 +74,7 @@ def direction_for(generator: Generator, direction: torch.Tensor, source: str) ->
                       f"[{n}, {c}] (num_ws, w_dim) for this generator")
 
 
-class DirectionEditor(Editor):
+class DirectionEditor(Editor, name="direction"):
     """Add ``strength * direction`` to the latent (on chosen layers) for each strength."""
 
     class Params(Params):
@@ -86,12 +86,8 @@ class DirectionEditor(Editor):
         label: str | None = Field(None, description="name in file names (default: the file stem)")
 
     def __init__(self, params: "DirectionEditor.Params"):
-        self.params = params
+        super().__init__(params)
         self.direction = load_direction(params.path)
-
-    @classmethod
-    def from_params(cls, params: "DirectionEditor.Params", **_: Any) -> "DirectionEditor":
-        return cls(params)
 
     @classmethod
     def check_params(cls, params: "DirectionEditor.Params") -> list[str]:

@@ -123,7 +123,7 @@ class GanspaceEdit(Params):
     label: str | None = Field(None, description="name in file names (default ganspace<component>)")
 
 
-class GanspaceEditor(Editor):
+class GanspaceEditor(Editor, name="ganspace"):
     """Edit along GANSpace principal components of W, in units of their standard deviation."""
 
     class Params(Params):
@@ -136,15 +136,11 @@ class GanspaceEditor(Editor):
                                   "component becomes sigma stdevs from the mean (GANSpace centred, e4e)")
 
     def __init__(self, params: "GanspaceEditor.Params"):
-        self.params = params
+        super().__init__(params)
         self.pca = load_ganspace(params.path)
         bad = [e.component for e in params.edits if e.component >= self.pca.num]
         if bad:
             raise CheckpointError(f"{params.path}: component {bad[0]} does not exist (the file holds {self.pca.num})")
-
-    @classmethod
-    def from_params(cls, params: "GanspaceEditor.Params", **_: Any) -> "GanspaceEditor":
-        return cls(params)
 
     @classmethod
     def check_params(cls, params: "GanspaceEditor.Params") -> list[str]:

@@ -103,7 +103,7 @@ def sefa_directions(generator: Generator, layers: list[int], num: int | None = N
     return values.float(), vectors.float()
 
 
-class SeFaEditor(Editor):
+class SeFaEditor(Editor, name="sefa"):
     """Edit along the top SeFa directions of the chosen layers (one row of edits per direction)."""
 
     class Params(Params):
@@ -116,13 +116,6 @@ class SeFaEditor(Editor):
         normalize_rows: bool = Field(True, description="unit-normalise each affine row first (official SeFa)")
         include_to_rgb: bool = Field(False, description="also factorise the ToRGB affines (official: no)")
         samples: int = Field(2000, ge=10, description="mapped samples for the relative scale")
-
-    def __init__(self, params: "SeFaEditor.Params"):
-        self.params = params
-
-    @classmethod
-    def from_params(cls, params: "SeFaEditor.Params", **_: Any) -> "SeFaEditor":
-        return cls(params)
 
     @classmethod
     def output_spaces(cls, params: "SeFaEditor.Params | None" = None, input_space: str = "w+") -> tuple[str, ...]:

@@ -28,7 +28,7 @@ def mix_styles(ws: torch.Tensor, ws_source: torch.Tensor, layers: list[int]) -> 
     return out
 
 
-class StyleMixingEditor(Editor):
+class StyleMixingEditor(Editor, name="style_mixing"):
     """Replace a layer range of the latent with another image's (or a random sample's) codes."""
 
     class Params(Params):
@@ -41,13 +41,6 @@ class StyleMixingEditor(Editor):
                                         "(4-8 px), 'middle' (16-32 px), 'fine' (64 px+), 'all' or index lists")
         skip_empty: bool = Field(True, description="skip named groups this generator does not have "
                                  "(e.g. 'fine' at 16 px) instead of failing")
-
-    def __init__(self, params: "StyleMixingEditor.Params"):
-        self.params = params
-
-    @classmethod
-    def from_params(cls, params: "StyleMixingEditor.Params", **_: Any) -> "StyleMixingEditor":
-        return cls(params)
 
     @classmethod
     def check_params(cls, params: "StyleMixingEditor.Params") -> list[str]:

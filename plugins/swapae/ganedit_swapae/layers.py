@@ -1,4 +1,5 @@
-"""Swapping Autoencoder variants of the shared StyleGAN2 blocks.
+"""Swapping Autoencoder variants of the shared StyleGAN2 blocks (used by this plugin and by TCP,
+which builds on it; the core keeps only blocks every plugin shares).
 
 Two things differ from :mod:`ganedit.nn.layers` in the official Swapping Autoencoder code
 (Park et al. 2020) and are needed to load its weights faithfully:

@@ -28,42 +28,32 @@ them: regularizers whose graph skips parameters (R1 never reaches D's last bias)
 from __future__ import annotations
 
 import abc
-import contextlib
 import copy
 import json
 import logging
 import math
-import random
 import shutil
-import signal
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
-import numpy as np
 import torch
-from pydantic import Field
 from torch import nn
 
-from ganedit.distributed import (
-    DistInfo,
-    all_gather_object,
-    barrier,
-    cleanup,
-    init_distributed,
-    unwrap,
-    wrap_ddp,
-)
-from ganedit.interfaces import Params
-from ganedit.io.atomic import atomic_path, atomic_write_text
-from ganedit.io.checkpoint import CheckpointError, safe_torch_load
+from ganedit.distributed import DistInfo, barrier, cleanup, init_distributed, wrap_ddp
+from ganedit.io.atomic import atomic_path
+from ganedit.io.checkpoint import safe_torch_load
+from ganedit.training.data import DataStream
+from ganedit.training.optim import accumulate, requires_grad
+from ganedit.training.signals import StopFlag, closing, graceful_stop
+from ganedit.training.state import (load_trainer_state, preserved_rng, resume_path, seed_everything,
+                                    trainer_state)
+from ganedit.training.task import TrainParams
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "ganedit.training"
-CHECKPOINT_VERSION = 1
 LOG_FILE = "train_log.jsonl"
+CHECKPOINT_DIR = Path("checkpoints")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -78,305 +68,7 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.summary = summary
 
 
-# --------------------------------------------------------------------------- small helpers
-
-
-@torch.no_grad()
-def accumulate(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """``ema <- decay * ema + (1 - decay) * model`` for parameters; buffers are copied.
-
-    Copying buffers keeps running statistics and fixed noise maps of the EMA copy equal to the
-    trained model's (rosinality's ``accumulate`` skips them, which leaves ``g_ema``'s noise
-    buffers different from ``g``'s).
-    """
-    ema_params = dict(ema.named_parameters())
-    for name, p in unwrap(model).named_parameters():
-        ema_params[name].mul_(decay).add_(p.detach(), alpha=1.0 - decay)
-    ema_buffers = dict(ema.named_buffers())
-    for name, b in unwrap(model).named_buffers():
-        ema_buffers[name].copy_(b)
-
-
-def requires_grad(module: nn.Module, flag: bool) -> None:
-    """Switch gradient tracking for all parameters of ``module``."""
-    for p in module.parameters():
-        p.requires_grad_(flag)
-
-
-def lazy_ratio(reg_every: int) -> float:
-    """``c = k / (k + 1)``: the share of optimizer steps that are regular ones (1 when ``k == 0``)."""
-    return reg_every / (reg_every + 1) if reg_every > 0 else 1.0
-
-
-def make_adam(params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], lr: float,
-              betas: tuple[float, float] = (0.0, 0.99), reg_every: int = 0,
-              eps: float = 1e-8) -> torch.optim.Adam:
-    """Adam with StyleGAN2's lazy-regularization correction.
-
-    A regularizer applied every ``reg_every`` steps adds one extra optimizer step per ``reg_every``
-    regular ones; scaling ``lr`` by ``c = k/(k+1)`` and raising ``betas`` to ``c`` keeps the
-    per-image learning dynamics of the non-lazy schedule (Karras et al. 2020, appendix B).
-    """
-    c = lazy_ratio(reg_every)
-    return torch.optim.Adam(params, lr=lr * c, betas=(betas[0] ** c, betas[1] ** c), eps=eps)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed torch (all devices), numpy's global RNG and Python's ``random``."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % (2**32))
-    random.seed(seed)
-
-
-def capture_rng_state() -> dict[str, Any]:
-    """The RNG states of this process as tensors / plain values (``weights_only``-loadable)."""
-    np_state = np.random.get_state()
-    py_version, py_state, py_gauss = random.getstate()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {
-            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "gauss": float(np_state[4]),
-        },
-        "python": {"version": int(py_version), "state": torch.tensor(py_state, dtype=torch.int64),
-                   "gauss": py_gauss},
-        "cuda": [],
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
-    return state
-
-
-def restore_rng_state(state: dict[str, Any]) -> None:
-    """Inverse of :func:`capture_rng_state`."""
-    torch.set_rng_state(state["torch"].to(torch.uint8).cpu())
-    npst = state["numpy"]
-    np.random.set_state(("MT19937", npst["keys"].numpy().astype(np.uint32), int(npst["pos"]),
-                         int(npst["has_gauss"]), float(npst["gauss"])))
-    py = state["python"]
-    random.setstate((int(py["version"]), tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
-    cuda = state.get("cuda") or []
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([s.to(torch.uint8) for s in cuda])
-
-
-@contextlib.contextmanager
-def _preserved_rng(device: torch.device) -> Iterator[None]:
-    """Run a block without advancing any RNG (torch CPU/CUDA, numpy, Python)."""
-    np_state, py_state = np.random.get_state(), random.getstate()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        try:
-            yield
-        finally:
-            np.random.set_state(np_state)
-            random.setstate(py_state)
-
-
-def move_to(batch: Any, device: torch.device, non_blocking: bool = False) -> Any:
-    """Move tensors inside (nested) lists/tuples/dicts to ``device``."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=non_blocking)
-    if isinstance(batch, dict):
-        return {k: move_to(v, device, non_blocking) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(move_to(v, device, non_blocking) for v in batch)
-    return batch
-
-
-# --------------------------------------------------------------------------- data
-
-
-class DataStream:
-    """A deterministic, infinite stream of batches whose position can be checkpointed.
-
-    Each epoch's order comes from a :class:`~torch.utils.data.DistributedSampler` seeded with
-    ``seed`` and the epoch number (one shard per process; a single shard without DDP). Batches run
-    across epoch boundaries, so every sample is used and the position is simply ``(epoch, offset)``
-    in samples, independent of the batch size (which may change during training).
-    With ``num_workers > 0`` a DataLoader prefetches, but the position still counts only the batches
-    actually handed out, so resume is exact as long as the dataset itself is deterministic.
-    """
-
-    def __init__(self, dataset: torch.utils.data.Dataset, batch_size: int, *, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, shuffle: bool = True, num_workers: int = 0,
-                 device: torch.device | str = "cpu", collate_fn: Callable | None = None):
-        if len(dataset) == 0:  # type: ignore[arg-type]
-            raise ValueError(f"training dataset {type(dataset).__name__} is empty")
-        self.dataset = dataset
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.shuffle = shuffle
-        self.num_workers = num_workers
-        self.device = torch.device(device)
-        self.collate_fn = collate_fn or torch.utils.data.default_collate
-        self.epoch = 0
-        self.offset = 0
-        self._batch_size = batch_size
-        self._order: list[int] | None = None
-        self._order_epoch = -1
-        self._loader_iter: Iterator | None = None
-
-    # ---- position
-    @property
-    def batch_size(self) -> int:
-        return self._batch_size
-
-    @batch_size.setter
-    def batch_size(self, value: int) -> None:
-        if value != self._batch_size:
-            self._batch_size = value
-            self._reset_loader()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "offset": self.offset, "seed": self.seed,
-                "world_size": self.world_size, "shuffle": self.shuffle}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch = int(state["epoch"])
-        self.offset = int(state["offset"])
-        self._reset_loader()
-
-    # ---- indices
-    def epoch_indices(self, epoch: int) -> list[int]:
-        """This process's sample order for ``epoch``."""
-        if self._order_epoch != epoch:
-            sampler = torch.utils.data.DistributedSampler(
-                self.dataset, num_replicas=self.world_size, rank=self.rank, shuffle=self.shuffle,
-                seed=self.seed, drop_last=False)
-            sampler.set_epoch(epoch)
-            self._order = list(sampler)
-            self._order_epoch = epoch
-        assert self._order is not None
-        return self._order
-
-    def _take(self, epoch: int, offset: int, n: int) -> tuple[list[int], int, int]:
-        out: list[int] = []
-        while len(out) < n:
-            order = self.epoch_indices(epoch)
-            chunk = order[offset:offset + n - len(out)]
-            out.extend(chunk)
-            offset += len(chunk)
-            if offset >= len(order):
-                epoch, offset = epoch + 1, 0
-        return out, epoch, offset
-
-    def _advance(self, n: int) -> None:
-        _, self.epoch, self.offset = self._take(self.epoch, self.offset, n)
-
-    # ---- batches
-    def __iter__(self) -> "DataStream":
-        return self
-
-    def __next__(self) -> Any:
-        if self.num_workers <= 0:
-            idx, self.epoch, self.offset = self._take(self.epoch, self.offset, self._batch_size)
-            batch = self.collate_fn([self.dataset[i] for i in idx])
-        else:
-            if self._loader_iter is None:
-                self._loader_iter = iter(self._make_loader())
-            batch = next(self._loader_iter)
-            self._advance(self._batch_size)
-        return move_to(batch, self.device, non_blocking=self.device.type == "cuda")
-
-    def _batches_from(self, epoch: int, offset: int) -> Iterator[list[int]]:
-        stream = copy.copy(self)
-        stream._loader_iter = None
-        while True:
-            idx, epoch, offset = stream._take(epoch, offset, self._batch_size)
-            yield idx
-
-    def _make_loader(self) -> torch.utils.data.DataLoader:
-        start = (self.epoch, self.offset)
-        # A private generator: DataLoader draws its worker base seed from it, so creating the
-        # loader (again, on resume) never advances the global torch RNG.
-        gen = torch.Generator().manual_seed(self.seed + 7919 * self.rank)
-        return torch.utils.data.DataLoader(
-            self.dataset, batch_sampler=_BatchSampler(self, *start), num_workers=self.num_workers,
-            collate_fn=self.collate_fn, pin_memory=self.device.type == "cuda", generator=gen)
-
-    def _reset_loader(self) -> None:
-        self._loader_iter = None
-
-    def close(self) -> None:
-        self._loader_iter = None
-
-
-class _BatchSampler:
-    """Infinite index batches starting at a stream position (for DataLoader workers)."""
-
-    def __init__(self, stream: DataStream, epoch: int, offset: int):
-        self.stream, self.epoch, self.offset = stream, epoch, offset
-
-    def __iter__(self) -> Iterator[list[int]]:
-        return self.stream._batches_from(self.epoch, self.offset)
-
-
-# --------------------------------------------------------------------------- params
-
-
-class TrainParams(Params):
-    """Options every trainer shares (a task's Params subclass this and add its own)."""
-
-    steps: int = Field(10000, ge=1, description="total number of training iterations")
-    batch_size: int = Field(16, ge=1, description="images per iteration per process")
-    log_every: int = Field(10, ge=1, description="iterations between loss logs (TensorBoard, train_log.jsonl)")
-    sample_every: int = Field(500, ge=0, description="iterations between image grids (0: only at the end)")
-    checkpoint_every: int = Field(1000, ge=0, description="iterations between checkpoints/last.pt "
-                                                         "(0: only at exit)")
-    snapshot_every: int = Field(0, ge=0, description="also keep checkpoints/step-NNNNNNN.pt every this "
-                                                     "many iterations (0: never)")
-    resume: bool | str = Field(True, description="true: continue from OUTPUT/checkpoints/last.pt if "
-                                                 "it exists; false: start fresh; or a checkpoint path")
-    num_workers: int = Field(0, ge=0, description="DataLoader worker processes per training process")
-
-
 # --------------------------------------------------------------------------- trainer
-
-
-class _StopFlag:
-    def __init__(self) -> None:
-        self.requested = False
-        self.signum: int | None = None
-
-
-@contextlib.contextmanager
-def _graceful_stop() -> Iterator[_StopFlag]:
-    """Turn the first SIGINT/SIGTERM into a request to stop after the current step.
-
-    A second signal gets the previous handler (for Ctrl-C: an immediate KeyboardInterrupt).
-    """
-    flag = _StopFlag()
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-    signums = [signal.SIGINT, signal.SIGTERM]
-    old = {s: signal.getsignal(s) for s in signums}
-
-    def handler(signum: int, frame: Any) -> None:
-        flag.requested, flag.signum = True, signum
-        for s in signums:
-            signal.signal(s, old[s])
-        log.warning("received signal %d: stopping after this step (send again to abort now)", signum)
-
-    for s in signums:
-        signal.signal(s, handler)
-    try:
-        yield flag
-    finally:
-        for s in signums:
-            signal.signal(s, old[s])
-
-
-@contextlib.contextmanager
-def _closing(progress: Any) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        if callable(getattr(progress, "close", None)):
-            progress.close()
 
 
 class Trainer(abc.ABC):
@@ -469,6 +161,19 @@ class Trainer(abc.ABC):
                                collate_fn=collate_fn)
         return self.data
 
+    def image_dataset(self, spec: Any, who: str, channels: int | None = None) -> tuple[Any, int, int]:
+        """``(dataset, side, channels)`` of the dataset slot ``spec``, built through the run context
+        and checked to give square images ``[C, R, R]`` (``C == channels`` when given)."""
+        dataset = self.context.build("dataset", spec)
+        first = dataset[0]
+        if isinstance(first, (tuple, list)):
+            first = first[0]
+        res = int(getattr(dataset, "resolution", first.shape[-1]))
+        if first.ndim != 3 or tuple(first.shape[-2:]) != (res, res) or channels not in (None, first.shape[0]):
+            raise ValueError(f"{who} needs square images [{channels or 'C'}, {res}, {res}], the dataset gives "
+                             f"{tuple(first.shape)}")
+        return dataset, res, int(first.shape[0])
+
     def _check_name(self, name: str) -> None:
         if name in self.modules or name in self.ema_modules:
             raise KeyError(f"module {name!r} registered twice")
@@ -497,7 +202,7 @@ class Trainer(abc.ABC):
     # ------------------------------------------------------------------ paths
     @property
     def checkpoint_dir(self) -> Path:
-        return Path(self.context.output_dir) / "checkpoints"
+        return Path(self.context.output_dir) / CHECKPOINT_DIR
 
     @property
     def last_checkpoint(self) -> Path:
@@ -505,82 +210,14 @@ class Trainer(abc.ABC):
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        """Everything exact resume needs. Collective under DDP (gathers every process's RNG)."""
-        rng = all_gather_object(capture_rng_state(), self.dist)
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "version": CHECKPOINT_VERSION,
-            "trainer": type(self).__name__,
-            "step": self.step,
-            "world_size": self.dist.world_size,
-            "modules": {n: m.state_dict() for n, m in self.modules.items()},
-            "ema": {n: m.state_dict() for n, m in self.ema_modules.items()},
-            "optimizers": {n: o.state_dict() for n, o in self.optimizers.items()},
-            "data": self.data.state_dict() if self.data is not None else {},
-            "rng": rng,
-            "extra": self.extra_state(),
-            "losses": dict(self.last_losses),
-            "params": json.loads(json.dumps(self.params.model_dump(mode="json"))),
-        }
+        """Everything exact resume needs (:func:`ganedit.training.state.trainer_state`)."""
+        return trainer_state(self)
 
     def load_state_dict(self, state: dict[str, Any], source: str = "checkpoint") -> None:
         """Restore :meth:`state_dict` output; mismatches raise :class:`CheckpointError`."""
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{source}: not a ganedit training checkpoint (expected a dict with "
-                                  f"format={CHECKPOINT_FORMAT!r})")
-        for group, mine in (("modules", self.modules), ("ema", self.ema_modules)):
-            theirs = state.get(group, {})
-            if set(theirs) != set(mine):
-                raise CheckpointError(f"{source}: {group} {sorted(theirs)} do not match this trainer's "
-                                      f"{sorted(mine)}")
-            for name, module in mine.items():
-                try:
-                    module.load_state_dict(theirs[name], strict=True)
-                except RuntimeError as exc:
-                    first = " ".join(str(exc).split())[:400]
-                    raise CheckpointError(f"{source}: {group[:-1] if group == 'modules' else group} "
-                                          f"{name!r} does not match this run's architecture: {first}") from None
-        theirs = state.get("optimizers", {})
-        if set(theirs) != set(self.optimizers):
-            raise CheckpointError(f"{source}: optimizers {sorted(theirs)} do not match this trainer's "
-                                  f"{sorted(self.optimizers)}")
-        for name, opt in self.optimizers.items():
-            try:
-                opt.load_state_dict(theirs[name])
-            except (ValueError, KeyError) as exc:
-                raise CheckpointError(f"{source}: optimizer {name!r} state does not fit: {exc}") from None
-        if self.data is not None and state.get("data"):
-            self.data.load_state_dict(state["data"])
-        self.load_extra_state(state.get("extra", {}))
-        self.step = int(state["step"])
-        self.last_losses = {k: float(v) for k, v in state.get("losses", {}).items()}
-        rng = state.get("rng") or []
-        if len(rng) == self.dist.world_size:
-            restore_rng_state(rng[self.dist.rank])
-        else:
-            # Another process count: the data shards differ anyway, so exactness is impossible;
-            # continue with fresh, still deterministic, per-process streams.
-            self._say(f"note: {source} was written by {len(rng)} process(es), this run has "
-                      f"{self.dist.world_size}: RNG streams are reseeded (resume is not bit-exact)")
-            seed_everything(self.context.seed + 1_000_003 * self.step + self.dist.rank)
+        load_trainer_state(self, state, source)
 
     # ------------------------------------------------------------------ checkpoints
-    def _resume_path(self) -> Path | None:
-        resume = self.params.resume
-        if resume is False:
-            return None
-        if resume is True:
-            return self.last_checkpoint if self.last_checkpoint.is_file() else None
-        p = Path(str(resume)).expanduser()
-        if p.is_dir():
-            for cand in (p / "checkpoints" / "last.pt", p / "last.pt"):
-                if cand.is_file():
-                    return cand
-            raise CheckpointError(f"{p}: resume folder has no checkpoints/last.pt")
-        if not p.is_file():
-            raise CheckpointError(f"{p}: resume checkpoint not found")
-        return p
-
     def _check_parameters_finite(self) -> None:
         for group in (self.modules, self.ema_modules):
             for mname, module in group.items():
@@ -599,11 +236,11 @@ class Trainer(abc.ABC):
         state = self.state_dict()
         path = self.last_checkpoint
         if self.is_main:
-            with atomic_path(path) as tmp:
+            with atomic_path(self.context.path(CHECKPOINT_DIR / path.name)) as tmp:
                 torch.save(state, tmp)
             snap = self.params.snapshot_every
             if snap and self.step % snap == 0:
-                with atomic_path(self.checkpoint_dir / f"step-{self.step:07d}.pt") as tmp:
+                with atomic_path(self.context.path(CHECKPOINT_DIR / f"step-{self.step:07d}.pt")) as tmp:
                     shutil.copyfile(path, tmp)
         barrier(self.dist)
         self._saved_step = self.step
@@ -650,13 +287,12 @@ class Trainer(abc.ABC):
                         kept.append(line)
                 except json.JSONDecodeError:
                     break
-        atomic_write_text(path, "".join(line + "\n" for line in kept))
+        self.context.write_text(LOG_FILE, "".join(line + "\n" for line in kept))
 
     def _log(self, losses: dict[str, float], images_per_sec: float) -> None:
         if not self.is_main:
             return
-        with open(self._log_path(), "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"step": self.step, **losses}) + "\n")
+        self.context.append_line(LOG_FILE, json.dumps({"step": self.step, **losses}))
         writer = self._writer()
         if writer is not None:
             for k, v in losses.items():
@@ -673,7 +309,7 @@ class Trainer(abc.ABC):
         the training stream (an uninterrupted and a resumed run stay identical)."""
         if not self.is_main:
             return
-        with _preserved_rng(self.device), torch.no_grad():
+        with preserved_rng(self.device), torch.no_grad():
             images = self.sample_images()
         writer = self._writer()
         for name, imgs in images.items():
@@ -705,7 +341,7 @@ class Trainer(abc.ABC):
             raise RuntimeError(f"{type(self).__name__}.build() must call set_data(dataset)")
         seed_everything(ctx.seed + self.dist.rank)
 
-        resume = self._resume_path()
+        resume = resume_path(self.params.resume, self.last_checkpoint)
         if resume is not None:
             state = safe_torch_load(resume)
             self.load_state_dict(state, source=str(resume))
@@ -727,9 +363,9 @@ class Trainer(abc.ABC):
 
         for m in self.modules.values():
             m.train()
-        interrupted: _StopFlag | None = None
+        interrupted: StopFlag | None = None
         t0 = time.perf_counter()
-        with _graceful_stop() as stop, _closing(self._progress):
+        with graceful_stop() as stop, closing(self._progress):
             for step in iterator:
                 batch = next(self.data)
                 losses = self.train_step(step, batch)
@@ -824,19 +460,4 @@ def read_train_log(output_dir: str | Path) -> list[dict[str, float]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-__all__ = [
-    "DataStream",
-    "NonFiniteLossError",
-    "TrainParams",
-    "Trainer",
-    "TrainingInterrupted",
-    "accumulate",
-    "capture_rng_state",
-    "lazy_ratio",
-    "make_adam",
-    "move_to",
-    "read_train_log",
-    "requires_grad",
-    "restore_rng_state",
-    "seed_everything",
-]
+__all__ = ["LOG_FILE", "NonFiniteLossError", "Trainer", "TrainingInterrupted", "read_train_log"]

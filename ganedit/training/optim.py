@@ -1,0 +1,50 @@
+"""Optimisation helpers shared by the trainers: EMA, gradient switches, lazy-regularisation Adam."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from ganedit.distributed import unwrap
+
+
+@torch.no_grad()
+def accumulate(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """``ema <- decay * ema + (1 - decay) * model`` for parameters; buffers are copied.
+
+    Copying buffers keeps running statistics and fixed noise maps of the EMA copy equal to the
+    trained model's (rosinality's ``accumulate`` skips them, which leaves ``g_ema``'s noise
+    buffers different from ``g``'s).
+    """
+    ema_params = dict(ema.named_parameters())
+    for name, p in unwrap(model).named_parameters():
+        ema_params[name].mul_(decay).add_(p.detach(), alpha=1.0 - decay)
+    ema_buffers = dict(ema.named_buffers())
+    for name, b in unwrap(model).named_buffers():
+        ema_buffers[name].copy_(b)
+
+
+def requires_grad(module: nn.Module, flag: bool) -> None:
+    """Switch gradient tracking for all parameters of ``module``."""
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+def lazy_ratio(reg_every: int) -> float:
+    """``c = k / (k + 1)``: the share of optimizer steps that are regular ones (1 when ``k == 0``)."""
+    return reg_every / (reg_every + 1) if reg_every > 0 else 1.0
+
+
+def make_adam(params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], lr: float,
+              betas: tuple[float, float] = (0.0, 0.99), reg_every: int = 0,
+              eps: float = 1e-8) -> torch.optim.Adam:
+    """Adam with StyleGAN2's lazy-regularization correction.
+
+    A regularizer applied every ``reg_every`` steps adds one extra optimizer step per ``reg_every``
+    regular ones; scaling ``lr`` by ``c = k/(k+1)`` and raising ``betas`` to ``c`` keeps the
+    per-image learning dynamics of the non-lazy schedule (Karras et al. 2020, appendix B).
+    """
+    c = lazy_ratio(reg_every)
+    return torch.optim.Adam(params, lr=lr * c, betas=(betas[0] ** c, betas[1] ** c), eps=eps)
