@@ -78,7 +78,7 @@ def load_models(spec: str, which: str = "ema") -> list[tuple[str, int | None, An
         return out
     if path.suffix == ".pt":
         state = safe_torch_load(path)
-        ema, live = train_checkpoint_models(state)
+        ema, live = train_checkpoint_models(state, path)
         return [(str(path), int(state["step"]), ema if which == "ema" else live)]
     model = ALAEModel.from_checkpoint(path, which=which)
     return [(str(path), None, model.eval())]

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 import torch
@@ -56,7 +57,7 @@ from pydantic import Field, FilePath, field_validator
 
 from ganedit.config import Slot
 from ganedit.distributed import all_reduce_mean
-from ganedit.io.checkpoint import CheckpointError
+from ganedit.io.checkpoint import CheckpointError, load_state
 from ganedit.io.images import make_grid
 from ganedit.training import DataStream, TrainParams, Trainer, TrainTask, make_adam
 
@@ -596,17 +597,17 @@ def sniff_train_checkpoint(path: str | Path) -> bool:
     return b"ganedit.training" in blob and TRAINER_NAME.encode() in blob
 
 
-def train_checkpoint_models(state: dict[str, Any]) -> tuple[ALAEModel, ALAEModel]:
+def train_checkpoint_models(state: dict[str, Any], source: str | Path = "checkpoint") -> tuple[ALAEModel, ALAEModel]:
     """``(ema, live)`` networks of a loaded ``alae_train`` checkpoint (any step, not only the final one)."""
     p = state["params"]
     arch = ALAEArch.from_resolution(int(p["dataset"]["params"]["resolution"]), start_channels=p["start_channels"],
                                     max_channels=p["max_channels"], latent_size=p["latent_size"],
                                     mapping_layers=p["mapping_layers"], d_activation=p["d_activation"])
     out = []
-    for sd in (state["ema"]["model_s"], state["modules"]["model"]):
+    for what, sd in (("EMA networks", state["ema"]["model_s"]), ("live networks", state["modules"]["model"])):
         with torch.random.fork_rng(devices=[]):
             model = ALAEModel(arch)
-        model.load_state_dict(sd)
+        load_state(model, sd, source, what, arch=f"StyleALAE {arch}")
         out.append(model.eval())
     return out[0], out[1]
 
@@ -619,7 +620,7 @@ def convert_train_checkpoint(src: str | Path, dst: str | Path) -> None:
     state = safe_torch_load(src)
     if not isinstance(state, dict) or state.get("trainer") != TRAINER_NAME:
         raise CheckpointError(f"{src}: not an alae_train checkpoint (trainer {state.get('trainer')!r})")
-    ema, live = train_checkpoint_models(state)
+    ema, live = train_checkpoint_models(state, src)
     ema.save_native(dst, which="ema", live=live,
                     extra={"source": "ganedit alae_train", "converted_from": Path(src).name,
                            "steps": int(state["step"]), "training": state["params"]})
