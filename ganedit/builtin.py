@@ -32,9 +32,10 @@ class ProceduralDrawing(Params):
         "order", description="texture slot of a shape: 'order' (drawing order, invisible) or 'kind' "
                              "(ellipse/rectangle/triangle, visible: swaps have a well-defined truth)")
     palette: _data.Palette = Field(
-        "per_region", description="'per_region' (each region draws its own colours and pattern) or 'shared' "
-                                  "(one draw for the whole image, hue turned per region: every patch tells "
-                                  "the whole texture)")
+        "per_region", description="'per_region' (each region draws its own colours and pattern), 'shared' "
+                                  "(one draw for the whole image, hue turned per region) or 'global' (one texture "
+                                  "over the whole image: related colours per slot and one pattern field, so "
+                                  "every crop tells the texture and every swap's truth is well posed)")
 
     @field_validator("patterns")
     @classmethod

@@ -23,7 +23,7 @@ MAX_REGIONS = 5
 PATTERNS = ("flat", "stripes", "checks", "dots", "waves", "gradient")
 ShapeLabels = Literal["order", "kind"]
 SHAPE_LABELS: tuple[str, ...] = get_args(ShapeLabels)
-Palette = Literal["per_region", "shared"]
+Palette = Literal["per_region", "shared", "global"]
 PALETTES: tuple[str, ...] = get_args(Palette)
 
 
@@ -98,6 +98,32 @@ def check_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
     return patterns
 
 
+#: The ``global`` palette's colour scheme per texture slot (sky, ground, ellipse, rectangle,
+#: triangle): hue offset from the image's hue, saturation and value factors. Related colours
+#: (analogous hues and a complementary accent) whose value and saturation differ per slot, so the
+#: layout shows in any texture and one hue tells the whole palette.
+GLOBAL_SCHEME: tuple[tuple[float, float, float], ...] = (
+    (0.0, 0.35, 1.0), (0.06, 0.85, 0.62), (-0.10, 1.0, 0.9), (0.10, 0.7, 0.42), (0.5, 0.9, 0.75))
+
+
+def _global_texture(r, patterns: tuple[str, ...]) -> list[dict[str, torch.Tensor | int]]:
+    """One texture for the whole image: a hue, saturation and value taken by every slot through
+    :data:`GLOBAL_SCHEME` with small per-region shifts (hue +-0.02, saturation +-0.05, value
+    +-0.04), and one pattern field (family, frequency, orientation, phase, depth) across the
+    image, darkening each region's colour by up to ``depth``."""
+    hue, sat, val = r(1), 0.45 + 0.45 * r(1), 0.6 + 0.4 * r(1)
+    shared = {"pattern": PATTERNS.index(patterns[int(r(1).item() * len(patterns))]),
+              "freq": 1.5 + 2.5 * r(1), "angle": r(1) * math.pi, "phase": r(1) * 2 * math.pi}
+    depth = 0.15 + 0.2 * r(1)
+    out = []
+    for dh, ms, mv in GLOBAL_SCHEME:
+        h = (hue + dh + 0.04 * (r(1) - 0.5)) % 1.0
+        s = (sat * ms + 0.1 * (r(1) - 0.5)).clamp(0, 1)
+        v = (val * mv + 0.08 * (r(1) - 0.5)).clamp(0, 1)
+        out.append({"c1": _hsv_to_rgb(h, s, v)[0], "c2": _hsv_to_rgb(h, s, v * (1 - depth))[0], **shared})
+    return out
+
+
 def texture_params(texture_seed: int, patterns: Sequence[str] = PATTERNS,
                    palette: Palette = "per_region") -> list[dict[str, torch.Tensor | int]]:
     """Per-region texture descriptions (colours, pattern, frequency, orientation).
@@ -109,14 +135,17 @@ def texture_params(texture_seed: int, patterns: Sequence[str] = PATTERNS,
     pattern (only the hues are tied, a quarter turn apart), so one region says little about
     another's texture; ``"shared"``, one draw for the whole image (hue, saturation, value, second
     colour, pattern, frequency, orientation), region ``k`` taking it with its hue turned by
-    ``k / 5``: every patch of an image tells its whole texture, the co-occurrence a swapping
-    autoencoder's texture code and patch discriminator rely on."""
+    ``k / 5``; ``"global"``, one texture for the whole image (:func:`_global_texture`): related
+    colours with small per-region shifts and one pattern field across the image, so that any
+    crop tells the image's texture and the layout shows in every texture."""
     patterns = check_patterns(patterns)
     check_palette(palette)
     # All draws at once (a CPU generator gives the same numbers as one draw at a time) and the
     # per-region arithmetic on 5-vectors: the same float32 operations, in the same order, as the
     # one-region-at-a-time formulation this replaces, without its thousand tiny tensor ops.
     g = _rng(texture_seed * 2 + 2)
+    if palette == "global":
+        return _global_texture(lambda *s: torch.rand(*s, generator=g), patterns)
     if palette == "shared":
         r = torch.rand(10, generator=g)
         hue, sat, val = r[0:1], 0.45 + 0.5 * r[1:2], 0.55 + 0.45 * r[2:3]

@@ -56,6 +56,42 @@ def test_shared_palette_is_one_texture_turned_per_region():
                        render(*ProceduralDataset(32, 2).factors(0), 32, palette="shared"))
 
 
+def test_global_palette_is_one_texture_over_the_whole_image():
+    from ganedit.data import GLOBAL_SCHEME
+
+    for seed in range(6):
+        regions = texture_params(seed, ["flat", "gradient", "waves"], "global")
+        base = _hsv(regions[0]["c1"])[0]
+        for p, (dh, _, _) in zip(regions, GLOBAL_SCHEME):
+            # every slot's hue is the image's hue turned by its scheme offset, up to a small shift
+            assert abs((_hsv(p["c1"])[0] - base - dh + 0.5) % 1.0 - 0.5) <= 0.04 + 1e-5
+            # one pattern field: the same family, frequency, orientation and phase in every region
+            assert p["pattern"] == regions[0]["pattern"]
+            for key in ("freq", "angle", "phase"):
+                assert torch.equal(p[key], regions[0][key])
+    # the layout shows in any texture: the slots' values differ clearly
+    values = [_hsv(p["c1"])[2] for p in texture_params(0, ["flat"], "global")]
+    assert min(abs(a - b) for i, a in enumerate(values) for b in values[i + 1:]) > 0.02
+
+
+def test_global_palette_truth_of_a_self_swap_is_the_image():
+    # the swap's ground truth render(structure of A, texture of B) is well posed for every pair;
+    # for B = A it is A itself
+    ds = ProceduralDataset(32, 8, seed=4, patterns=("flat", "gradient", "waves"), shape_labels="kind",
+                           palette="global")
+    for i in range(4):
+        s, t = ds.factors(i)
+        assert torch.equal(ds.render(s, t), ds[i])
+    (sa, ta), (sb, tb) = ds.factors(0), ds.factors(1)
+    truth = ds.render(sa, tb)
+    assert (truth - ds[0]).abs().mean() > 0.05 and (truth - ds[1]).abs().mean() > 0.05
+    # texture seeds keep the layout: regions of A's label map, B's colours
+    labels = ds.labels(sa)
+    flat = render(sa, tb, 32, 1, ["flat"], "kind", "global")
+    for k in labels.unique():
+        assert float(flat[:, labels == k].std(1).max()) < 1e-6
+
+
 def test_pattern_subset_keeps_colours():
     # the other draws are made either way, so a texture seed keeps its colours in any family
     full, flat = texture_params(12), texture_params(12, ["flat", "gradient"])
@@ -92,13 +128,13 @@ def test_bad_shape_labels_are_refused():
 
 
 def test_bad_palette_is_refused():
-    with pytest.raises(ValueError, match="palette must be one of per_region, shared"):
-        render(1, 2, 16, palette="global")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="palette must be one of per_region, shared, global"):
+        render(1, 2, 16, palette="rainbow")  # type: ignore[arg-type]
 
 
 def test_dataset_config_errors_name_the_path():
     for params, where in (({"patterns": ["plaid"]}, "patterns"), ({"patterns": ["flat", "flat"]}, "patterns"),
-                          ({"shape_labels": "size"}, "shape_labels"), ({"palette": "global"}, "palette")):
+                          ({"shape_labels": "size"}, "shape_labels"), ({"palette": "rainbow"}, "palette")):
         with pytest.raises(Exception, match=rf"dataset\.params\.{where}"):
             ganedit.build("dataset", {"type": "procedural", "params": params})
     ds = ganedit.build("dataset", {"type": "procedural", "params": {

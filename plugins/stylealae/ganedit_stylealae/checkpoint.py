@@ -144,6 +144,8 @@ def sniff_official(path: str | Path) -> bool:
                 return False
     except (OSError, zipfile.BadZipFile):
         return False
+    if b"ganedit.training" in blob:  # ganedit's own alae_train snapshot (format alae_train), same layer names
+        return False
     has_net = b"decode_block." in blob or b"encode_block." in blob
     has_alae_names = b"mapping_fl" in blob or b"mapping_tl" in blob or b"map_blocks." in blob
     return has_net and has_alae_names

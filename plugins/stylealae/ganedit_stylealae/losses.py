@@ -123,3 +123,17 @@ def reciprocity_loss(model: ALAEModel, z: torch.Tensor, lod: int | None = None, 
     w_hat = model.encoder(images, lod, blend)
     loss = (w_hat - w.detach()).pow(2).mean()
     return loss, {"reciprocity": float(loss.detach())}
+
+
+def pixel_reconstruction_loss(model: ALAEModel, reals: torch.Tensor, lod: int | None = None, blend: float = 1.0,
+                              noise_mode: str = "random",
+                              rng: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Ours (not in the paper or the official code): ``mean((G(E(x)) - x)^2)`` on real images.
+
+    ALAE's only reconstruction signal is the latent reciprocity on *generated* images; this term
+    asks E and G to reconstruct the real ones too (an optional addition to step 3, updating E and G).
+    """
+    w = model.encoder(reals, lod, blend)
+    images = model.decoder(w[:, None].repeat(1, model.arch.num_ws, 1), lod, blend, noise_mode, generator=rng)
+    loss = (images - reals).pow(2).mean()
+    return loss, {"pixel": float(loss.detach())}

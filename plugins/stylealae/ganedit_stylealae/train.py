@@ -14,6 +14,10 @@ in :mod:`ganedit_stylealae.losses`):
    encoder optimizer still steps D with a zero gradient, so D's Adam second moment decays twice
    per iteration (its weights do not move in this step).
 
+Optional, ours (off by default): ``pixel_reconstruction: k`` adds ``k * mean((G(E(x)) - x)^2)`` on the
+real batch to step 3 (E and G learn to reconstruct real images, not only G's own; see
+docs/models.md for its measured effect). ``init_checkpoint`` starts from a trained native file.
+
 Official details kept: Adam with betas (0, 0.99), eps 1e-8, no learning-rate decay, a learning
 rate and a batch size per level of detail (LOD), optimizer state reset at every LOD switch,
 style mixing (probability 0.9) in steps 1 and 2, generator noise on, random horizontal flips,
@@ -44,14 +48,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
+from pydantic import Field, FilePath, field_validator
 
 from ganedit.config import Slot
 from ganedit.distributed import all_reduce_mean
+from ganedit.io.checkpoint import CheckpointError, load_state
 from ganedit.io.images import make_grid
 from ganedit.training import DataStream, TrainParams, Trainer, TrainTask, make_adam
 
@@ -62,6 +68,7 @@ from ganedit_stylealae.losses import (
     encoder_discriminator_loss,
     fade_in_reals,
     generator_loss,
+    pixel_reconstruction_loss,
     reciprocity_loss,
 )
 from ganedit_stylealae.model import ALAEModel
@@ -217,12 +224,19 @@ class ALAETrainParams(TrainParams):
     mixing: float = Field(STYLE_MIXING_PROB, ge=0, le=1, description="style-mixing probability (steps 1, 2)")
     reciprocity_updates_mapping: bool = Field(
         True, description="step 3 also updates F (official code); false: only E and G (paper)")
+    pixel_reconstruction: float = Field(
+        0.0, ge=0, description="ours: weight of an extra real-image term mean((G(E(x)) - x)^2) in step 3 "
+                               "(0: the paper and the official code)")
     betas: tuple[float, float] = Field((0.0, 0.99), description="Adam betas (official: 0, 0.99)")
     random_flip: bool = Field(True, description="flip real images horizontally at random (official FLIP_IMAGES)")
     ema_half_life_images: float = Field(EMA_HALF_LIFE_IMAGES, gt=0,
                                         description="EMA of the networks: half-life in images (official 10k)")
     dlatent_avg_beta: float = Field(DLATENT_AVG_BETA, ge=0, lt=1,
                                     description="running mean of w: decay per generation")
+    init_checkpoint: FilePath | None = Field(
+        None, description="start from this native StyleALAE file (its live networks train, its EMA networks "
+                          "seed the EMA; fresh Adam state, as the official code on every restart); the "
+                          "architecture fields must match it; a run resuming from its own checkpoint ignores it")
     # outputs
     grid_images: int = Field(8, ge=1, le=64, description="real images in the reconstruction grid")
     n_sample: int = Field(8, ge=1, le=64, description="fixed-z samples in the sample grid")
@@ -320,6 +334,8 @@ class ALAETrainer(Trainer):
             self._say("compile: alae_train calls its model's parts (mapping, encoder, generator) directly; "
                       "torch.compile does not reach them, so they run eagerly")
         self.add_ema("model_s", "model", decay=0.0, auto=False)
+        if p.init_checkpoint is not None:
+            self._load_init(Path(p.init_checkpoint), arch)
         self.add_optimizer("encoder", make_adam(
             [{"params": list(model.encoder.parameters())}, {"params": list(model.mapping_d.parameters())}],
             self.schedule.lr(0), tuple(p.betas)))
@@ -337,6 +353,17 @@ class ALAETrainer(Trainer):
         items = [dataset[i % len(dataset)] for i in range(p.grid_images)]
         self.grid_real = torch.stack([x[0] if isinstance(x, (tuple, list)) else x for x in items]).float().to(self.device)
         self._say(f"alae_train: {res} px, {arch.num_ws} style inputs; {self.schedule.describe()}")
+
+    def _load_init(self, path: Path, arch: ALAEArch) -> None:
+        """Live networks and dlatent_avg from ``path``'s live set, the EMA copy from its EMA set."""
+        for which, target in (("live", self.model), ("ema", self.ema_modules["model_s"])):
+            loaded = ALAEModel.from_checkpoint(path, which=which)
+            if loaded.arch != arch:
+                raise ValueError(f"init_checkpoint {path}: its architecture {loaded.arch} differs from this "
+                                 f"run's {arch}; set latent_size, start_channels, max_channels, "
+                                 "mapping_layers and d_activation as it was trained")
+            target.load_state_dict(loaded.state_dict())
+        self._say(f"alae_train: networks from {path}")
 
     def _broadcast(self, model: torch.nn.Module) -> None:
         """Rank 0's weights everywhere (they already agree: same seed; this guards the invariant)."""
@@ -443,6 +470,9 @@ class ALAETrainer(Trainer):
         z = torch.randn(b, self.arch.latent_size, device=self.device)
         self._track_w(z)
         loss_ae, _ = reciprocity_loss(model, z, lod, blend, update_mapping=p.reciprocity_updates_mapping)
+        loss_pixel = pixel_reconstruction_loss(model, x, lod, blend)[0] if p.pixel_reconstruction else None
+        if loss_pixel is not None:
+            loss_ae = loss_ae + p.pixel_reconstruction * loss_pixel
         self._update(loss_ae, ("encoder", "decoder"), zero_fill=(model.mapping_d,))
 
         # One running mean of w for every process, so rank 0's checkpoint holds everyone's state.
@@ -453,6 +483,8 @@ class ALAETrainer(Trainer):
                                   "lod": float(lod), "blend": blend}
         if "r1" in logs_d:
             losses["r1"] = logs_d["r1"]
+        if loss_pixel is not None:
+            losses["pixel"] = loss_pixel.detach()
         return losses
 
     # ------------------------------------------------------------------ outputs
@@ -547,3 +579,52 @@ __all__ = [
     "make_schedule",
     "reciprocity_error",
 ]
+
+
+# --------------------------------------------------------------------------- exporting a snapshot
+TRAINER_NAME = ALAETrainer.__name__
+
+
+def sniff_train_checkpoint(path: str | Path) -> bool:
+    """Cheap test for an ``alae_train`` checkpoint (``checkpoints/*.pt``): its trainer name, unpickling nothing."""
+    import zipfile
+
+    p = Path(path)
+    try:
+        if not zipfile.is_zipfile(p):
+            return False
+        with zipfile.ZipFile(p) as zf:
+            pkl = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
+            blob = zf.read(pkl) if pkl else b""
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return b"ganedit.training" in blob and TRAINER_NAME.encode() in blob
+
+
+def train_checkpoint_models(state: dict[str, Any], source: str | Path = "checkpoint") -> tuple[ALAEModel, ALAEModel]:
+    """``(ema, live)`` networks of a loaded ``alae_train`` checkpoint (any step, not only the final one)."""
+    p = state["params"]
+    arch = ALAEArch.from_resolution(int(p["dataset"]["params"]["resolution"]), start_channels=p["start_channels"],
+                                    max_channels=p["max_channels"], latent_size=p["latent_size"],
+                                    mapping_layers=p["mapping_layers"], d_activation=p["d_activation"])
+    out = []
+    for what, sd in (("EMA networks", state["ema"]["model_s"]), ("live networks", state["modules"]["model"])):
+        with torch.random.fork_rng(devices=[]):
+            model = ALAEModel(arch)
+        load_state(model, sd, source, what, arch=f"StyleALAE {arch}")
+        out.append(model.eval())
+    return out[0], out[1]
+
+
+def convert_train_checkpoint(src: str | Path, dst: str | Path) -> None:
+    """``ganedit convert`` hook: an ``alae_train`` snapshot -> the native file the run would export
+    (EMA and live sets, dlatent_avg), so any step can become a model, not only the last one."""
+    from ganedit.io.checkpoint import safe_torch_load
+
+    state = safe_torch_load(src)
+    if not isinstance(state, dict) or state.get("trainer") != TRAINER_NAME:
+        raise CheckpointError(f"{src}: not an alae_train checkpoint (trainer {state.get('trainer')!r})")
+    ema, live = train_checkpoint_models(state, src)
+    ema.save_native(dst, which="ema", live=live,
+                    extra={"source": "ganedit alae_train", "converted_from": Path(src).name,
+                           "steps": int(state["step"]), "training": state["params"]})

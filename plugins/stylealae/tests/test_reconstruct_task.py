@@ -200,6 +200,40 @@ def test_shipped_encoder_near_perfect_chain(tmp_path, monkeypatch):
     raw["inverter"]["params"]["steps"] = 8
     summary = ganedit.run(raw, output=tmp_path / "chain", quiet=True)
     assert summary["num_ok"] == 1
-    assert summary["psnr_initial"] > 12.0            # the encoder's reconstruction (PSNR ~14.7 dB)
+    assert summary["psnr_initial"] > 17.0            # the encoder's reconstruction (18.75 dB on this image)
     assert summary["psnr_final"] > summary["psnr_initial"] + 0.5
     assert summary["steps"] == 8
+
+
+def test_shipped_config_on_the_bundled_model(tmp_path, monkeypatch):
+    """``configs/alae_reconstruct.yaml`` as shipped, on the bundled model: held-out reconstruction above
+    the bound its model card states (measured 17.53 dB / SSIM 0.267; the stage-1 official model: 13.7 /
+    0.07; the target 18 / 0.5 and what limits it: docs/models.md), well above painting each image
+    its mean colour (15.66 dB / 0.21), and the latent reciprocity of the method intact (E inverts
+    G's own samples far better than real images)."""
+    from ganedit.data import render
+    from ganedit.metrics import psnr, ssim
+    from ganedit_stylealae.model import ALAEModel
+
+    bundled = REPO / "assets" / "models" / "stylealae_32.safetensors"
+    if not bundled.is_file():
+        pytest.skip("the bundled model assets/models/stylealae_32.safetensors is absent")
+    registry = _full_registry()
+    monkeypatch.chdir(REPO)
+    raw = read_yaml(REPO / "configs" / "alae_reconstruct.yaml")
+    raw.update(device="cpu", editors=[], style_mixing=False)
+    summary = ganedit.run(raw, output=tmp_path / "shipped", registry=registry, quiet=True)
+    x = torch.stack([render(s, t, 32) for s, t in raw["procedural"]])
+    mean_colour = x.mean((2, 3), keepdim=True).expand_as(x)
+    reference = float(psnr(mean_colour, x).mean())          # 15.66 dB, SSIM 0.21
+    assert summary["num_images"] == 6
+    assert summary["psnr"] > 17.3 and summary["ssim"] > 0.24, (summary["psnr"], summary["ssim"])
+    assert summary["psnr"] > reference + 1.5
+    # The method, not a plain autoencoder: F's samples G(F(z)) re-encode to their w.
+    model = ALAEModel.from_checkpoint(bundled).eval()
+    with torch.no_grad():
+        w = model.mapping_f(torch.randn(16, model.arch.latent_size, generator=torch.Generator().manual_seed(1)))
+        fakes = model.decoder(w[:, None].repeat(1, model.arch.num_ws, 1), None, 1.0, "const")
+        rec = model.decoder(model.encoder(fakes)[:, None].repeat(1, model.arch.num_ws, 1), None, 1.0, "const")
+    assert float(psnr(rec, fakes).mean()) > 22.0
+    assert float(ssim(rec, fakes).mean()) > 0.7

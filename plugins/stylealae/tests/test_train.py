@@ -253,3 +253,74 @@ def test_ddp_two_processes_stay_in_sync(tmp_path: Path):
     assert [e["lod"] for e in log] == [0, 0, 1, 1] and [e["blend"] for e in log] == [1, 1, 0, 1]
     assert all(math.isfinite(v) for e in log for v in e.values())
     assert (out / "stylealae.safetensors").is_file()
+
+
+def test_init_checkpoint_starts_from_a_trained_model(tmp_path: Path):
+    """``init_checkpoint``: live networks from the file's live set, EMA from its EMA set; a file of
+    another architecture is refused with the reason."""
+    first = ganedit.run(tiny(8, schedule="fixed", steps=3, checkpoint_every=0), output=tmp_path / "a", quiet=True)
+    init = Path(first["final_checkpoint"])
+    # A learning rate of 1e-9 keeps the weights where they started, so they show what was loaded.
+    ganedit.run(tiny(8, schedule="fixed", steps=1, checkpoint_every=0, learning_rates=[1e-9],
+                     init_checkpoint=str(init)), output=tmp_path / "b", quiet=True)
+    ckpt = safe_torch_load(tmp_path / "b" / "checkpoints" / "last.pt")
+    for group, name, which in (("modules", "model", "live"), ("ema", "model_s", "ema")):
+        loaded = ALAEModel.from_checkpoint(init, which=which).state_dict()
+        for k, v in ckpt[group][name].items():
+            if k == "dlatent_avg":  # a running mean, moved by every generation
+                continue
+            assert torch.allclose(v, loaded[k], atol=1e-5), (which, k)
+    live, ema = ALAEModel.from_checkpoint(init, which="live"), ALAEModel.from_checkpoint(init, which="ema")
+    assert not torch.equal(live.decoder.const, ema.decoder.const)  # two different sets were loaded
+    with pytest.raises(ValueError, match="init_checkpoint .* architecture .* differs"):
+        ganedit.run(tiny(8, schedule="fixed", steps=1, latent_size=8, init_checkpoint=str(init)),
+                    output=tmp_path / "c", quiet=True)
+
+
+def test_pixel_reconstruction_term_lowers_the_real_image_error(tmp_path: Path):
+    """``pixel_reconstruction`` (ours): the term is G(E(x))'s MSE on the reals, and with it training
+    reconstructs the training images better than the official objective at equal iterations
+    (8 px, 60 iterations: 0.21 vs 0.24-0.25 over seeds 0-1)."""
+    from ganedit.data import ProceduralDataset
+    from ganedit_stylealae.losses import pixel_reconstruction_loss
+
+    data = {"type": "procedural", "params": {"resolution": 8, "length": 32, "supersample": 1}}
+    x = torch.stack([ProceduralDataset(8, 32, seed=0, supersample=1)[i] for i in range(32)])
+    errors = []
+    for weight in (0.0, 100.0):
+        summary = ganedit.run(tiny(8, schedule="fixed", steps=60, batch_size=8, learning_rates=[0.003],
+                                   checkpoint_every=0, dataset=data, pixel_reconstruction=weight),
+                              output=tmp_path / str(weight), quiet=True)
+        model = ALAEModel.from_checkpoint(summary["final_checkpoint"], which="live")
+        with torch.no_grad():
+            rec = model.decoder(model.encoder(x)[:, None].repeat(1, model.arch.num_ws, 1), None, 1.0, "none")
+            loss, logs = pixel_reconstruction_loss(model, x, noise_mode="none")
+        assert float(loss) == pytest.approx(float((rec - x).pow(2).mean()), rel=1e-5) == logs["pixel"]
+        errors.append(float(loss))
+        assert ("pixel" in read_train_log(tmp_path / str(weight))[-1]) == (weight > 0)
+    assert errors[1] < 0.92 * errors[0], errors
+
+
+def test_convert_exports_any_training_snapshot(tmp_path: Path):
+    """``ganedit convert`` on an ``alae_train`` snapshot writes the native file the run exports at its
+    end (so a mid-run step can become the model); other ``.pt`` files get a clear error."""
+    from ganedit.io.checkpoint import CheckpointError
+    from ganedit_stylealae.checkpoint import sniff_official
+    from ganedit_stylealae.train import convert_train_checkpoint, sniff_train_checkpoint
+
+    summary = ganedit.run(tiny(8, schedule="fixed", steps=2, checkpoint_every=1), output=tmp_path / "run", quiet=True)
+    snapshot = tmp_path / "run" / "checkpoints" / "last.pt"
+    assert sniff_train_checkpoint(snapshot) and not sniff_official(snapshot)
+    fmt = ganedit.load_registry().sniff(snapshot)
+    assert fmt is not None and fmt.name == "alae_train"
+    fmt.convert(snapshot, tmp_path / "converted.safetensors")
+    for which in ("ema", "live"):
+        exported = ALAEModel.from_checkpoint(summary["final_checkpoint"], which=which).state_dict()
+        converted = ALAEModel.from_checkpoint(tmp_path / "converted.safetensors", which=which).state_dict()
+        assert exported.keys() == converted.keys()
+        assert all(torch.equal(exported[k], converted[k]) for k in exported), which
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    assert not sniff_train_checkpoint(other)
+    with pytest.raises(CheckpointError, match="not an alae_train checkpoint"):
+        convert_train_checkpoint(other, tmp_path / "x.safetensors")

@@ -2,7 +2,8 @@
 
 #: How the procedural training images of the bundled SwapAE and TCP models are drawn
 #: (``ganedit.data.render`` keywords; the ``procedural`` dataset's options of the same names):
-#: flat and gradient textures (a CPU-sized problem), shapes labelled by kind, so that every
-#: swap has a well-defined ground truth, and per-region palettes (the default). Inputs for those
-#: models should be drawn the same way.
-BUNDLED_DRAWING: dict = {"patterns": ("flat", "gradient"), "shape_labels": "kind", "palette": "per_region"}
+#: the ``global`` family (one texture over the whole image: related colours and one flat, gradient
+#: or waves pattern field), shapes labelled by kind, so that every crop tells the image's texture
+#: and every swap has a well-posed ground truth (docs/concepts.md). Inputs for those models should
+#: be drawn the same way.
+BUNDLED_DRAWING: dict = {"patterns": ("flat", "gradient", "waves"), "shape_labels": "kind", "palette": "global"}

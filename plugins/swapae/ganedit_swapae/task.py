@@ -3,7 +3,8 @@
 Inputs are image files (files, folders or globs) and/or procedural images (``ganedit.data.render``
 with explicit ``[structure_seed, texture_seed]`` pairs). Procedural inputs come with the ground
 truth of every swap (A's structure seed with B's texture seed), so the swap PSNR against it is
-reported too.
+reported too (``swap_psnr_vs_truth``), next to the trivial baselines "output A" (the structure input)
+and "output B" (the texture reference): ``output_a_psnr_vs_truth``, ``output_b_psnr_vs_truth``.
 
 Outputs (under the run folder): ``images/swap_grid.png`` (top row: texture references, left
 column: structure inputs), ``images/reconstruction.png`` (inputs over reconstructions),
@@ -153,9 +154,10 @@ class SwapTask(EncoderTask, name="swapae_swap"):
             "reconstruction_psnr": float(rec_psnr.mean()), "reconstruction_ssim": float(rec_ssim.mean()),
         }
         drawing = p.procedural or ProceduralInputs()
-        gt_scores = self._ground_truth_scores(swaps, s_names, t_names, s_fac, t_fac, res, drawing, records)
-        if gt_scores:
-            summary["swap_psnr_vs_truth"] = sum(gt_scores) / len(gt_scores)
+        gt_scores = self._ground_truth_scores(swaps, s_img, t_img, s_names, t_names, s_fac, t_fac, res, drawing,
+                                              records)
+        for key, values in gt_scores.items():
+            summary[key] = sum(values) / len(values)
 
         edit_summary = []
         for k, spec in enumerate(p.editors):
@@ -178,21 +180,26 @@ class SwapTask(EncoderTask, name="swapae_swap"):
         return summary
 
     @staticmethod
-    def _ground_truth_scores(swaps: torch.Tensor, s_names: Sequence[str], t_names: Sequence[str],
+    def _ground_truth_scores(swaps: torch.Tensor, s_img: torch.Tensor, t_img: torch.Tensor,
+                             s_names: Sequence[str], t_names: Sequence[str],
                              s_fac: Sequence[tuple[int, int] | None], t_fac: Sequence[tuple[int, int] | None],
-                             res: int, drawing: ProceduralDrawing, records: list[dict[str, Any]]) -> list[float]:
-        """PSNR of each procedural swap against ``render(A.structure_seed, B.texture_seed)``."""
+                             res: int, drawing: ProceduralDrawing, records: list[dict[str, Any]]) -> dict[str, list[float]]:
+        """PSNR of each procedural swap against ``render(A.structure_seed, B.texture_seed)``, next to
+        the two trivial baselines: output A (the structure input) and output B (the texture reference)."""
         from ganedit.metrics import psnr
 
-        scores = []
+        scores: dict[str, list[float]] = {}
         for i, sf in enumerate(s_fac):
             for j, tf in enumerate(t_fac):
                 if sf is None or tf is None:
                     continue
                 truth = drawing.render(sf[0], tf[1], res)[None]
-                score = float(psnr(swaps[i, j][None], truth)[0])
-                scores.append(score)
-                records.append({"name": f"{s_names[i]}__{t_names[j]}", "kind": "swap", "psnr_vs_truth": score})
+                record = {"name": f"{s_names[i]}__{t_names[j]}", "kind": "swap"}
+                for key, image in (("swap_psnr_vs_truth", swaps[i, j]), ("output_a_psnr_vs_truth", s_img[i]),
+                                   ("output_b_psnr_vs_truth", t_img[j])):
+                    record[key.replace("swap_", "")] = value = float(psnr(image[None], truth)[0])
+                    scores.setdefault(key, []).append(value)
+                records.append(record)
         return scores
 
 

@@ -39,6 +39,7 @@ from ganedit.training import TrainParams, Trainer, TrainTask, make_adam
 
 from ganedit_swapae.arch import SwapAEOptions
 from ganedit_swapae.checkpoint import PARTS, SwapAEModel, load_swapae, new_model, save_swapae
+from ganedit_swapae.invariance import colour_jitter, structure_invariance_loss
 from ganedit_swapae.losses import CooccurrenceCritic, gan_loss, r1_image, r1_patch, swap_pairs
 
 NoiseMode = Literal["const", "random", "none"]
@@ -66,6 +67,13 @@ class SwapAETrainParams(TrainParams):
     lambda_gan_rec: float = Field(0.5, ge=0, description="GAN loss on reconstructions (paper and code: 0.5)")
     lambda_gan_swap: float = Field(0.5, ge=0, description="GAN loss on swaps: paper 0.5, official code 1.0")
     lambda_patch: float = Field(1.0, ge=0, description="co-occurrence patch GAN, G and Dpatch (lambda_PatchGAN)")
+    # structure colour invariance (ours: not in the paper or the official code; 0 reproduces them)
+    lambda_structure_invariance: float = Field(
+        0.0, ge=0, description="ours: L1(G(E_s(jitter(x)), E_t(x)), x), reconstruct from the structure code of "
+                               "a colour-jittered copy (ganedit_swapae.invariance); 0: off (paper, official code)")
+    invariance_hue: float = Field(0.5, ge=0, le=0.5, description="jitter: largest hue turn, fraction of a full turn")
+    invariance_saturation: tuple[float, float] = Field((0.4, 1.6), description="jitter: saturation factor range")
+    invariance_brightness: float = Field(0.2, ge=0, le=1, description="jitter: largest brightness shift ([0, 1] units)")
     rec_half_batch: bool = Field(True, description="reconstruct only the first half of the batch (official "
                                                    "memory saving); false: the whole batch")
     # discriminator objective
@@ -327,7 +335,17 @@ class SwapAETrainer(Trainer):
             (pred_mix,) = self.critic(self.critic.sample_crops(real), [self.critic.sample_crops(mix)],
                                       aggregate=self.Dpatch.sampling.use_aggregation, detach_reference=True)
             losses["G_mix"] = gan_loss(pred_mix, True) * p.lambda_patch
+        if p.lambda_structure_invariance > 0:
+            losses["G_inv"] = self.invariance_loss(real, out) * p.lambda_structure_invariance
         return losses
+
+    def invariance_loss(self, real: torch.Tensor, out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The structure colour-invariance term on the reconstructed images (``ganedit_swapae.invariance``)."""
+        p = self.params
+        n = out["rec"].shape[0]
+        return structure_invariance_loss(
+            self.E, lambda c, t: self.synthesize(c, t, wrapped=False), real[:n], out["texture"][:n],
+            lambda x: colour_jitter(x, p.invariance_hue, p.invariance_saturation, p.invariance_brightness))
 
     def g_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         set_requires_grad(self.d_params, False)

@@ -93,8 +93,9 @@ def test_shipped_config_validates(monkeypatch):
 
 
 def test_shipped_config_runs_on_the_bundled_model(monkeypatch, tmp_path):
-    """``configs/swapae_swap.yaml`` as shipped: every output is written and the bundled model's swaps
-    are closer to the ground truth than "output A" (B's texture code moves the colours)."""
+    """``configs/swapae_swap.yaml`` as shipped: every output is written and, on its twelve held-out
+    pairs, the bundled model's swaps are closer to the ground truth than both trivial baselines:
+    "output B" (B's texture on B's layout) and "output A" (A unchanged)."""
     if not (repo_root() / "assets" / "models" / "swapae_64.safetensors").is_file():
         pytest.skip("the bundled model assets/models/swapae_64.safetensors is absent (see docs/models.md)")
     from ganedit.metrics import psnr
@@ -104,12 +105,19 @@ def test_shipped_config_runs_on_the_bundled_model(monkeypatch, tmp_path):
     out = tmp_path / "run"
     summary = ganedit.run("configs/swapae_swap.yaml", output=out, device="cpu", quiet=True)
     assert summary["num_structure"] == 4 and summary["num_texture"] == 3 and summary["resolution"] == 64
-    assert summary["reconstruction_psnr"] > 17.0
+    assert summary["reconstruction_psnr"] > 20.0
     proc = load_config("configs/swapae_swap.yaml").params.procedural
     assert (tuple(proc.patterns), proc.shape_labels, proc.palette) == (
         BUNDLED_DRAWING["patterns"], BUNDLED_DRAWING["shape_labels"], BUNDLED_DRAWING["palette"])
-    output_a = [float(psnr(proc.render(s, ts, 64)[None], proc.render(s, tt, 64)[None])[0])
-                for s, ts in proc.structure for _, tt in proc.texture]
-    assert summary["swap_psnr_vs_truth"] > sum(output_a) / len(output_a) + 1.0
+    # the baselines as the task reports them, recomputed from the factors
+    truths = [proc.render(s, tt, 64)[None] for s, _ in proc.structure for _, tt in proc.texture]
+    output_a = [float(psnr(proc.render(s, ts, 64)[None], t)[0])
+                for (s, ts), t in zip([f for f in proc.structure for _ in proc.texture], truths)]
+    output_b = [float(psnr(proc.render(*f, 64)[None], t)[0])
+                for f, t in zip([f for _ in proc.structure for f in proc.texture], truths)]
+    assert summary["output_a_psnr_vs_truth"] == pytest.approx(sum(output_a) / len(output_a), abs=1e-4)
+    assert summary["output_b_psnr_vs_truth"] == pytest.approx(sum(output_b) / len(output_b), abs=1e-4)
+    assert summary["swap_psnr_vs_truth"] > summary["output_b_psnr_vs_truth"] + 1.0
+    assert summary["swap_psnr_vs_truth"] > summary["output_a_psnr_vs_truth"] + 1.0
     assert (out / "images" / "swap_grid.png").is_file()
     assert (out / "images" / "edits" / "1_region_texture" / "grid.png").is_file()

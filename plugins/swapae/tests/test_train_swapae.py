@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import torch
 from torch import nn
 
 import ganedit
-from ganedit.io.checkpoint import safe_torch_load
-from ganedit.testing import torch_threads
+from ganedit.io.checkpoint import load_native, safe_torch_load
+from ganedit.testing import repo_root, torch_threads
 from ganedit.training import read_train_log
 from ganedit_swapae.testing import TINY_OPTIONS
 
@@ -110,6 +111,14 @@ def test_short_run_finite_losses_export_and_exact_resume(tmp_path: Path):
         latent = enc.encode(x)
         assert latent.structure.shape == (2, 4, 8, 8) and latent.texture.shape == (2, 32)
         assert gen.generate(latent).shape == (2, 3, 32, 32)
+
+    # scripts/bundle_swapae.py exports a training checkpoint as the trainer's own export does.
+    spec = importlib.util.spec_from_file_location("bundle_swapae", repo_root() / "scripts" / "bundle_swapae.py")
+    bundle = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bundle)
+    bundle.export_training_checkpoint(full / "checkpoints" / "last.pt", tmp_path / "from_last.safetensors")
+    exported, trained = load_native(tmp_path / "from_last.safetensors")[0], load_native(model_path)[0]
+    assert exported.keys() == trained.keys() and all(torch.equal(exported[k], trained[k]) for k in trained)
 
     # Interrupted after 4 steps, then resumed: the next losses equal the uninterrupted run's.
     part = tmp_path / "part"
