@@ -215,7 +215,8 @@ class ConfigError(GanEditError, ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-COMMON_KEYS = {"task", "seed", "device", "threads", "output", "description", "downloads"}
+COMMON_KEYS = {"task", "seed", "device", "threads", "precision", "channels_last", "compile", "output", "description",
+               "downloads"}
 #: Largest seed (32 bits, numpy's range): tasks derive seeds from it with offsets and multiples
 #: (per image, per process, per training step) that must stay within torch's 64 bits.
 MAX_SEED = 2**32 - 1
@@ -236,6 +237,14 @@ class RunConfig(BaseModel):
     threads: int | None = Field(None, ge=1, description="torch CPU threads for this run (default: torch's "
                                                          "choice, usually one per core); on a small shared "
                                                          "machine 1 is often fastest")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="numeric precision of the networks (ganedit.accel): auto = the task's default "
+                            "(fp32, or bf16 where a trainer documents a matching loss curve and the "
+                            "hardware has native bf16)")
+    channels_last: bool | None = Field(None, description="channels_last (NHWC) weights and batches; unset: "
+                                                         "the task's default (on for CPU training)")
+    compile: bool = Field(False, description="torch.compile the networks (falls back to eager with a "
+                                             "message where no backend works)")
     output: str | None = None
     description: str = ""
     downloads: dict[str, str] = Field(default_factory=dict, description="files the config needs that ganedit "
@@ -285,6 +294,12 @@ class RunConfig(BaseModel):
         out: dict[str, Any] = plain(self.model_dump(include={"task", "seed", "device"}))
         if self.threads is not None:
             out["threads"] = self.threads
+        if self.precision != "auto":
+            out["precision"] = self.precision
+        if self.channels_last is not None:
+            out["channels_last"] = self.channels_last
+        if self.compile:
+            out["compile"] = self.compile
         if self.output is not None:
             out["output"] = self.output
         if self.description:

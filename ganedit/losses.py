@@ -29,6 +29,7 @@ class LaplacianPyramidLoss(nn.Module):
         self.levels = levels
         self.weights = list(weights) if weights is not None else [1.0] * levels
         self.distance = distance
+        self._cached: tuple[torch.Tensor, int, list[torch.Tensor]] | None = None
 
     def pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
         from kornia.geometry.transform import build_laplacian_pyramid
@@ -37,12 +38,24 @@ class LaplacianPyramidLoss(nn.Module):
         max_levels = max(1, min(self.levels, int(torch.log2(torch.tensor(min(x.shape[-2:]))).item()) - 1))
         return build_laplacian_pyramid(x, max_levels, border_type="reflect", align_corners=False)
 
+    def target_pyramid(self, y: torch.Tensor) -> list[torch.Tensor]:
+        """The pyramid of a target that needs no gradient, kept while the same unchanged tensor comes
+        back (an inversion compares every step with one target: its pyramid is built once)."""
+        if y.requires_grad:
+            return self.pyramid(y)
+        c = self._cached
+        if c is not None and c[0] is y and c[1] == y._version:
+            return c[2]
+        pyr = self.pyramid(y)
+        self._cached = (y, y._version, pyr)
+        return pyr
+
     def per_image(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Loss per image ``[B]``."""
         if x.shape != y.shape:
             raise ValueError(f"LaplacianPyramidLoss: shapes differ {tuple(x.shape)} vs {tuple(y.shape)}")
         total = x.new_zeros(x.shape[0])
-        for w, a, b in zip(self.weights, self.pyramid(x), self.pyramid(y)):
+        for w, a, b in zip(self.weights, self.pyramid(x), self.target_pyramid(y)):
             d = (a - b).abs() if self.distance == "l1" else (a - b).pow(2)
             total = total + w * d.flatten(1).mean(1)
         return total
@@ -52,16 +65,17 @@ class LaplacianPyramidLoss(nn.Module):
 
 
 def d_logistic_loss(real_pred: torch.Tensor, fake_pred: torch.Tensor) -> torch.Tensor:
-    """Discriminator logistic loss: softplus(-D(x)) + softplus(D(G(z)))."""
-    return F.softplus(-real_pred).mean() + F.softplus(fake_pred).mean()
+    """Discriminator logistic loss: softplus(-D(x)) + softplus(D(G(z))) (in float32, also for
+    half-precision logits from autocast)."""
+    return F.softplus(-real_pred.float()).mean() + F.softplus(fake_pred.float()).mean()
 
 
 def g_nonsaturating_loss(fake_pred: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator loss: softplus(-D(G(z)))."""
-    return F.softplus(-fake_pred).mean()
+    """Non-saturating generator loss: softplus(-D(G(z))) (in float32)."""
+    return F.softplus(-fake_pred.float()).mean()
 
 
 def r1_penalty(real_pred: torch.Tensor, real_img: torch.Tensor) -> torch.Tensor:
     """R1 gradient penalty ``E ||grad_x D(x)||^2`` (``real_img`` must require grad)."""
-    (grad,) = autograd.grad(outputs=real_pred.sum(), inputs=real_img, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1).mean()
+    (grad,) = autograd.grad(outputs=real_pred.float().sum(), inputs=real_img, create_graph=True)
+    return grad.float().pow(2).flatten(1).sum(1).mean()

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
+from ganedit.accel import unused_run_options
 from ganedit.config import ConfigError, RunConfig, apply_overrides, read_yaml, validate_config
 from ganedit.context import RunContext
 from ganedit.io.output import locked_folder
@@ -93,6 +94,10 @@ def run(config: RunConfig | dict | str | os.PathLike, output: str | os.PathLike 
             task = context.create(task_entry, config.params)
             try:
                 summary = task.run(context) or {}
+                unused = [] if getattr(context, "run_options_used", False) else unused_run_options(config)
+                if unused:
+                    context.log(f"{config.task}: {', '.join(unused)} had no effect (this task does not use "
+                                f"the run options; it ran in fp32, eagerly)")
             finally:
                 context.close()
                 if context.started:

@@ -48,14 +48,15 @@ def upfirdn2d(
         x = x.reshape(b, c, h, 1, w, 1)
         x = F.pad(x, [0, up_x - 1, 0, 0, 0, up_y - 1])
         x = x.reshape(b, c, h * up_y, w * up_x)
-    # F.pad accepts negative values, which crop.
-    x = F.pad(x, [px0, px1, py0, py1])
+    # The part of the padding common to both sides of an axis goes into the convolution (one pass
+    # less, forward and backward); only the rest, or a negative pad (a crop), needs F.pad.
+    mx, my = max(0, min(px0, px1)), max(0, min(py0, py1))
+    if (px0, px1, py0, py1) != (mx, mx, my, my):
+        x = F.pad(x, [px0 - mx, px1 - mx, py0 - my, py1 - my])
     kh, kw = kernel.shape
     weight = torch.flip(kernel, [0, 1]).to(x.dtype)[None, None].expand(c, 1, kh, kw)
-    x = F.conv2d(x, weight, groups=c)
-    if down_x > 1 or down_y > 1:
-        x = x[:, :, ::down_y, ::down_x]
-    return x
+    # Keeping every down-th output is a strided convolution.
+    return F.conv2d(x, weight, groups=c, padding=(my, mx), stride=(down_y, down_x))
 
 
 class Blur(nn.Module):

@@ -28,6 +28,7 @@ them: regularizers whose graph skips parameters (R1 never reaches D's last bias)
 from __future__ import annotations
 
 import abc
+import contextlib
 import copy
 import json
 import logging
@@ -40,6 +41,7 @@ from typing import Any, Callable, Iterable
 import torch
 from torch import nn
 
+from ganedit.accel import Accel
 from ganedit.distributed import DistInfo, barrier, cleanup, init_distributed, wrap_ddp
 from ganedit.io.atomic import atomic_path
 from ganedit.io.checkpoint import safe_torch_load
@@ -76,6 +78,11 @@ class Trainer(abc.ABC):
 
     #: shown in the progress bar and logs
     name: str = "train"
+    #: precision under ``precision: auto`` (a trainer may choose bf16 where its loss curve is shown
+    #: to follow fp32's; hardware without native bf16 falls back to fp32)
+    default_precision: str = "fp32"
+    #: channels_last weights and batches on CPU unless the run says otherwise
+    default_channels_last: bool = True
 
     def __init__(self, params: TrainParams, context: Any):
         self.params = params
@@ -95,6 +102,7 @@ class Trainer(abc.ABC):
         self._saved_step: int | None = None
         self._last_good: tuple[Path, int] | None = None
         self._progress: Any = None
+        self.accel = Accel(self.device)
 
     # ------------------------------------------------------------------ subclass hooks
     @abc.abstractmethod
@@ -124,10 +132,11 @@ class Trainer(abc.ABC):
     def add_module(self, name: str, module: nn.Module, ddp: bool = True) -> nn.Module:
         """Register a trained network; returns what to call (the DDP wrapper when distributed)."""
         self._check_name(name)
-        module = module.to(self.device)
+        module = self.accel.module(module.to(self.device))
         self.modules[name] = module
         wrapped = wrap_ddp(module, self.dist) if ddp and any(p.requires_grad for p in module.parameters()) \
             else module
+        wrapped = self.accel.compiled(wrapped)
         self.wrapped[name] = wrapped
         return wrapped
 
@@ -184,11 +193,15 @@ class Trainer(abc.ABC):
         accumulate(self.ema_modules[name], self.modules[source], default if decay is None else decay)
 
     def optimize(self, optimizer: str, loss: torch.Tensor) -> None:
-        """``zero_grad``, ``backward``, ``step`` for the named optimizer."""
+        """``zero_grad``, ``backward``, ``step`` for the named optimizer (backward outside autocast,
+        loss-scaled under fp16: :meth:`ganedit.accel.Accel.backward`)."""
         opt = self.optimizers[optimizer]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        self.accel.backward(loss, [opt])
+
+    def regularizer(self) -> contextlib.AbstractContextManager:
+        """Context of a regularizer that differentiates twice (R1, path length): float32, eager."""
+        return self.accel.full_precision()
 
     @staticmethod
     def due(step: int, every: int) -> bool:
@@ -333,6 +346,10 @@ class Trainer(abc.ABC):
 
     def _fit(self) -> dict[str, Any]:
         ctx, p = self.context, self.params
+        self.accel = Accel.from_context(ctx, self.device, self.default_precision,
+                                        self.default_channels_last and self.device.type == "cpu")
+        if self.accel.precision != "fp32" or self.accel.compile:
+            self._say(f"{self.name}: {self.accel.describe()}")
         # Same seed everywhere while building, so every process starts from identical weights
         # (DDP also broadcasts rank 0's), then one noise stream per process.
         seed_everything(ctx.seed)
@@ -367,8 +384,9 @@ class Trainer(abc.ABC):
         t0 = time.perf_counter()
         with graceful_stop() as stop, closing(self._progress):
             for step in iterator:
-                batch = next(self.data)
-                losses = self.train_step(step, batch)
+                batch = self.accel.batch(next(self.data))
+                with self.accel.autocast():
+                    losses = self.train_step(step, batch)
                 for name, (_, _, auto) in self.ema_sources.items():
                     if auto:
                         self.update_ema(name)

@@ -29,6 +29,7 @@ from ganedit_inversion.errors import TuningDiverged
 from ganedit_inversion.generator_ops import (
     device_of,
     fit_targets,
+    frozen_parameters,
     has_noise_maps,
     require_style_api,
     synthesize,
@@ -116,6 +117,13 @@ class OptimizationInverter(Inverter, name="optimization"):
     @torch.enable_grad()
     def invert(self, generator: Generator, images: torch.Tensor, *, discriminator: Any = None,
                callback: Any = None) -> InversionResult:
+        # Only the latent (and noise maps) are optimised: with the generator's parameters frozen the
+        # backward pass skips every weight gradient (and leaves no .grad on the caller's generator).
+        with frozen_parameters(generator):
+            return self._invert(generator, images, discriminator, callback)
+
+    def _invert(self, generator: Generator, images: torch.Tensor, discriminator: Any,
+                callback: Any) -> InversionResult:
         p = self.params
         require_style_api(generator, "optimization inverter")
         monitor = as_monitor(callback)

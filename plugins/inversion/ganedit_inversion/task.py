@@ -22,6 +22,7 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
+from ganedit.accel import Accel, unused_run_options
 from ganedit.config import Slot, SlotList
 from ganedit.interfaces import Generator, Params, Task
 from ganedit.io.images import list_images, load_image
@@ -107,6 +108,7 @@ class InvertTask(Task, name="invert"):
         super().__init__(params)
         self.reference_inverter: Any = None
         self.resolution: int | None = None
+        self.accel = Accel()  # fp32; run() applies the run's options
 
     # ------------------------------------------------------------------ validation
     @classmethod
@@ -227,6 +229,11 @@ class InvertTask(Task, name="invert"):
         self.reference_inverter = self._reference(context, inverter)
         self.resolution = p.resolution
         discriminator = generator.discriminator() if callable(getattr(generator, "discriminator", None)) else None
+        # Run option precision: the inversion's forward passes under autocast (default fp32).
+        self.accel = Accel.from_context(context)
+        ignored = [o for o in unused_run_options(context.config) if not o.startswith("precision")]
+        if ignored:
+            context.log(f"invert: {', '.join(ignored)} had no effect (this task uses the run option precision only)")
         check = getattr(inverter, "check_generator", None)
         if callable(check):
             check(generator, discriminator)  # config-level problems stop the run before any image
@@ -348,8 +355,9 @@ class InvertTask(Task, name="invert"):
         start = time.perf_counter()
         target = self.load(path, generator)[None]
         t0, c0 = time.perf_counter(), time.process_time()
-        result = inverter.invert(generator, target, discriminator=discriminator,
-                                 callback=self._monitor(context, name))
+        with self.accel.autocast():
+            result = inverter.invert(generator, target, discriminator=discriminator,
+                                     callback=self._monitor(context, name))
         seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
         tuned = result.generator
         shown = with_noise(tuned, result.noise)  # the image's own noise maps, if the inverter fitted them

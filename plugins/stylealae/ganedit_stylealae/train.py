@@ -330,6 +330,9 @@ class ALAETrainer(Trainer):
         model = ALAEModel.random(arch, seed=self.context.seed).to(self.device).train()
         self._broadcast(model)
         self.model = self.add_module("model", model, ddp=False)
+        if self.accel.compile:  # the loop calls the model's parts, which the compiled wrapper does not reach
+            self._say("compile: alae_train calls its model's parts (mapping, encoder, generator) directly; "
+                      "torch.compile does not reach them, so they run eagerly")
         self.add_ema("model_s", "model", decay=0.0, auto=False)
         if p.init_checkpoint is not None:
             self._load_init(Path(p.init_checkpoint), arch)
@@ -420,15 +423,16 @@ class ALAETrainer(Trainer):
         opts = [self.optimizers[n] for n in names]
         for opt in opts:
             opt.zero_grad(set_to_none=True)
-        loss.backward()
         params = [q for opt in opts for group in opt.param_groups for q in group["params"]]
-        self._average_gradients(params)
-        for module in zero_fill:
-            for q in module.parameters():
-                if q.grad is None:
-                    q.grad = torch.zeros_like(q)
-        for opt in opts:
-            opt.step()
+
+        def between() -> None:
+            self._average_gradients(params)
+            for module in zero_fill:
+                for q in module.parameters():
+                    if q.grad is None:
+                        q.grad = torch.zeros_like(q)
+
+        self.accel.backward(loss, opts, between)
 
     def _set_lod(self, state: LODState) -> None:
         for opt in self.optimizers.values():

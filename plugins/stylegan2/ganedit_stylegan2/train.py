@@ -143,9 +143,10 @@ class StyleGAN2Trainer(Trainer):
         losses.update(d=d_loss, real_score=real_pred.mean(), fake_score=fake_pred.mean())
 
         if p.r1 > 0 and self.due(step, p.d_reg_every):
-            real = real.detach().requires_grad_(True)
-            real_pred = self.D(real)
-            r1 = r1_penalty(real_pred, real)
+            with self.regularizer():  # float32, eager (double backward)
+                real = real.detach().requires_grad_(True)
+                real_pred = self.D(real)
+                r1 = r1_penalty(real_pred, real)
             # 0 * pred: the R1 graph skips D's last bias, and DDP wants a gradient for every parameter.
             self.optimize("d", p.r1 / 2 * r1 * p.d_reg_every + 0 * real_pred[0, 0])
             losses["r1"] = r1
@@ -160,8 +161,9 @@ class StyleGAN2Trainer(Trainer):
 
         if p.path_regularize > 0 and self.due(step, p.g_reg_every):
             path_batch = max(1, batch // p.path_batch_shrink)
-            fake, latents = self.G(mixing_noise(path_batch, z_dim, p.mixing, self.device), return_latents=True)
-            penalty, new_mean, lengths = path_length_penalty(fake, latents, self.mean_path_length)
+            with self.regularizer():  # float32, eager (double backward)
+                fake, latents = self.G(mixing_noise(path_batch, z_dim, p.mixing, self.device), return_latents=True)
+                penalty, new_mean, lengths = path_length_penalty(fake, latents, self.mean_path_length)
             weighted = p.path_regularize * p.g_reg_every * penalty + 0 * fake[0, 0, 0, 0]
             self.optimize("g", weighted)
             # One running mean for all processes (rosinality keeps one per GPU), so checkpoints

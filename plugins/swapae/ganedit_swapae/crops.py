@@ -23,14 +23,17 @@ def crops_from_params(images: torch.Tensor, size: int, flip: torch.Tensor, scale
     if n % b:
         raise ValueError(f"{n} crops cannot be split evenly over {b} images")
     t = n // b
-    src = images.unsqueeze(1).expand(-1, t, -1, -1, -1).flatten(0, 1)
     lin = torch.linspace(-1.0, 1.0, size, device=images.device, dtype=images.dtype)
     gx = lin[None, None, :].expand(n, size, size) * flip.view(n, 1, 1).to(images.dtype)
     gy = lin[None, :, None].expand(n, size, size)
     grid = torch.stack([gx, gy], dim=3)
     grid = grid * scale.view(n, 1, 1, 2).to(images.dtype) + offset.view(n, 1, 1, 2).to(images.dtype)
-    crops = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return crops.view(b, t, *crops.shape[1:])
+    # One sampling grid per image, its T crops stacked along the height: grid_sample reads each image
+    # once instead of from T materialised copies (every output pixel is sampled independently, so
+    # the values are the same).
+    crops = F.grid_sample(images, grid.view(b, t * size, size, 2), mode="bilinear", padding_mode="zeros",
+                          align_corners=False)
+    return crops.view(b, -1, t, size, size).transpose(1, 2)
 
 
 def draw_crop_params(batch: int, num_crops: int, scale_range: Sequence[float] = (1 / 8, 1 / 4),

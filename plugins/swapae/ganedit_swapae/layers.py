@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganedit.nn.layers import (SQRT2, EqualConv2d, EqualLinear, FusedLeakyReLU, ModulatedConv2d,
-                               _ScaledLeakyReLU)
+                               _ScaledLeakyReLU, conv_sequence)
 from ganedit.nn.resample import Blur, upfirdn2d
 
 
@@ -81,6 +81,9 @@ class ReflectConvLayer(nn.Sequential):
             layers.append(FusedLeakyReLU(out_channel) if bias else _ScaledLeakyReLU())
         super().__init__(*layers)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return conv_sequence(self, x)
+
 
 class ReflectResBlock(nn.Module):
     """Downsampling residual block of the SwapAE encoder: reflection-padded main path.
@@ -122,12 +125,12 @@ class ActivationModulatedConv2d(ModulatedConv2d):
     def input_scales(self, style: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
         """Per-channel input scales ``[B, in, 1, 1]`` (vector style) or ``[B, in, H, W]`` (map)."""
         if style.ndim == 2:
-            s = self.modulation(style)[:, :, None, None]
+            s = self.modulation(style)[:, :, None, None].float()  # float32 under autocast too
         elif style.ndim == 4:
             # The per-pixel affine map commutes with bilinear resizing (its weights sum to 1), so
             # modulating at the map's own resolution first is exact and far cheaper than resizing
             # a D-channel map up to every layer's resolution.
-            s = resize_style_map(linear_over_channels(self.modulation, style), size)
+            s = resize_style_map(linear_over_channels(self.modulation, style).float(), size)
         else:
             raise ValueError(f"style must be [B, D] or [B, D, H, W], got shape {tuple(style.shape)}")
         if self.demodulate:
@@ -142,7 +145,7 @@ class ActivationModulatedConv2d(ModulatedConv2d):
         return weight
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        x = x * self.input_scales(style, x.shape[-2:])
+        x = x * self.input_scales(style, x.shape[-2:]).to(x.dtype)
         weight = self.normalized_weight()
         if self.upsample:
             out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2, padding=0)

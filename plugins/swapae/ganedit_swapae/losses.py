@@ -31,6 +31,7 @@ def swap_pairs(x: torch.Tensor) -> torch.Tensor:
 def gan_loss(pred: torch.Tensor, real: bool) -> torch.Tensor:
     """Logistic GAN loss: ``softplus(-pred)`` for targets classified real, ``softplus(pred)`` for
     fakes; the mean per sample, then over the batch (official ``gan_loss`` + batch mean)."""
+    pred = pred.float()  # half-precision logits (autocast) meet the loss in float32
     out = F.softplus(-pred if real else pred)
     return out.reshape(out.shape[0], -1).mean(1).mean()
 

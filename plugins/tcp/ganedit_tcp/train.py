@@ -85,6 +85,8 @@ class TCPTrainer(SwapAETrainer):
 
     name = "tcp"
     params: TCPTrainParams
+    #: fp32 under ``precision: auto`` (SwapAE's bf16 default was measured on SwapAE's objective only)
+    default_precision = "fp32"
 
     # ------------------------------------------------------------------ networks
     def head(self) -> ContentHead:

@@ -1,0 +1,285 @@
+"""Run options that make the networks fast: precision (autocast), channels_last, torch.compile.
+
+A run config sets them at the top level (``precision``, ``channels_last``, ``compile``; see
+docs/config.md); tasks turn them into an :class:`Accel` with :meth:`Accel.from_context`, which
+also supplies each task's defaults. Measured effects are in docs/benchmarks.md.
+
+* ``precision: bf16 | fp16`` runs the networks under :func:`torch.autocast` (convolutions and
+  matmuls in half precision, bf16 on CPU through AVX512-BF16/AMX). Losses stay float32 where the
+  networks' outputs meet them (:func:`as_float`), backward passes and optimizer steps run outside
+  autocast, and regularizers that differentiate twice (R1, path length) run in float32 inside
+  :meth:`Accel.full_precision`. fp16 uses a gradient scaler (:meth:`Accel.backward`).
+* ``channels_last`` stores 4-D parameters and input batches NHWC: oneDNN convolutions and the
+  depthwise FIR filters skip their layout reorders (on CPU 1.3-1.5x for the SwapAE step).
+* ``compile`` wraps the networks' training forward in :func:`torch.compile`; without a working
+  backend it says so once and runs eagerly. Regularizer passes always run eagerly (compiled
+  graphs do not support the double backward they need).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import shutil
+from typing import Any, Callable, Iterator, Literal, Sequence
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+Precision = Literal["fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def bf16_supported(device: torch.device | str) -> bool:
+    """Whether ``device`` runs bfloat16 convolutions natively (CPU: AVX512-BF16 or AMX; CUDA: sm80+)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+        try:
+            return bool(check()) if check is not None else False
+        except RuntimeError:
+            return False
+    return False
+
+
+def resolve_precision(requested: str | None, device: torch.device | str, default: str = "fp32") -> str:
+    """The precision a run uses: ``requested`` (``None``/``'auto'``: the task's ``default``, which
+    falls back to fp32 where the hardware has no native bf16)."""
+    device = torch.device(device)
+    if requested in (None, "auto"):
+        if default == "bf16" and not bf16_supported(device):
+            return "fp32"
+        if default == "fp16" and device.type != "cuda":
+            return "fp32"
+        return default
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision must be one of auto, {', '.join(PRECISIONS)}; got {requested!r}")
+    return requested
+
+
+def to_channels_last(module: nn.Module) -> nn.Module:
+    """Store the convolution kernels of ``module`` in channels_last, in place: 4-D parameters and
+    buffers ``[out > 1, in, k, k]`` with ``k > 1`` (a leading 1, as in constant inputs and noise
+    maps ``[1, C, H, W]``, marks an activation-like tensor, which stays as it is).
+
+    Values and shapes are unchanged (state dicts, checkpoints and ``load_state_dict`` keep
+    working; safetensors files are written contiguous by :mod:`ganedit.io.checkpoint`)."""
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            if (t.ndim == 4 and t.shape[0] > 1 and t.shape[-1] * t.shape[-2] > 1
+                    and not t.is_contiguous(memory_format=torch.channels_last)):
+                t.data = t.data.contiguous(memory_format=torch.channels_last)
+    return module
+
+
+def batch_to_channels_last(batch: Any) -> Any:
+    """4-D floating tensors inside a (nested) batch in channels_last; everything else unchanged."""
+    if isinstance(batch, torch.Tensor):
+        if batch.ndim == 4 and batch.is_floating_point():
+            return batch.contiguous(memory_format=torch.channels_last)
+        return batch
+    if isinstance(batch, dict):
+        return {k: batch_to_channels_last(v) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(batch_to_channels_last(v) for v in batch)
+    return batch
+
+
+def as_float(*tensors: torch.Tensor) -> Any:
+    """``tensors`` in float32 (a no-op for float32): network outputs entering a loss under autocast."""
+    out = tuple(t.float() if t.is_floating_point() and t.dtype != torch.float32 else t for t in tensors)
+    return out[0] if len(out) == 1 else out
+
+
+def fast_adam_options() -> dict[str, bool]:
+    """``{'fused': True}`` where this torch has the fused Adam kernel for CPU and CUDA (one kernel
+    per parameter instead of about ten ops; 2.4 and later), else ``{'foreach': True}``. The update
+    is Adam's; only the rounding of its arithmetic may differ in the last bit."""
+    major, minor = (int(v) for v in torch.__version__.split(".")[:2])
+    return {"fused": True} if (major, minor) >= (2, 4) else {"foreach": True}
+
+
+def unused_run_options(config: Any) -> list[str]:
+    """The run options ``config`` sets (``precision`` other than auto/fp32, ``channels_last``,
+    ``compile``), as ``key: value`` strings; the runner names them when the task never asked for
+    them (:meth:`Accel.from_context`), instead of ignoring them silently."""
+    out = []
+    if getattr(config, "precision", "auto") not in ("auto", "fp32"):
+        out.append(f"precision: {config.precision}")
+    if getattr(config, "channels_last", None) is not None:
+        out.append(f"channels_last: {str(config.channels_last).lower()}")
+    if getattr(config, "compile", False):
+        out.append("compile: true")
+    return out
+
+
+def compile_unavailable() -> str | None:
+    """Why ``torch.compile`` cannot run here (None when it can)."""
+    if not hasattr(torch, "compile"):
+        return f"torch {torch.__version__} has no torch.compile"
+    try:
+        importlib.import_module("torch._inductor")  # (an `import torch._inductor` would make torch local)
+    except Exception as exc:  # noqa: BLE001 - any import failure means no backend
+        return f"the inductor backend does not import ({type(exc).__name__}: {exc})"
+    if not any(shutil.which(cc) for cc in ("cc", "gcc", "clang", "c++", "g++")):
+        return "inductor's CPU backend needs a C/C++ compiler, and none is on PATH"
+    return None
+
+
+class Accel:
+    """The speed options of one run on one device (see the module docstring)."""
+
+    def __init__(self, device: torch.device | str = "cpu", precision: str = "fp32", channels_last: bool = False,
+                 compile: bool = False, say: Callable[[str], None] | None = None):
+        self.device = torch.device(device)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+        self.precision = precision
+        self.dtype = DTYPES[precision]
+        self.channels_last = bool(channels_last)
+        self.say = say or log.info
+        self.compile = False
+        if compile:
+            why = compile_unavailable()
+            if why:
+                self.say(f"compile: true requested, but {why}: running the networks eagerly")
+            else:
+                self.compile = True
+        self.scaler = None
+        if precision == "fp16":
+            self.scaler = torch.amp.GradScaler(self.device.type)
+        self._eager_depth = 0
+
+    @classmethod
+    def from_context(cls, context: Any, device: torch.device | str | None = None, precision: str = "fp32",
+                     channels_last: bool = False) -> "Accel":
+        """The run's options (``context.config``), with this task's defaults for what is unset
+        (``precision: auto``, ``channels_last`` unset)."""
+        device = torch.device(device if device is not None else getattr(context, "device", "cpu"))
+        try:  # the runner reports options that no task read (see unused_run_options)
+            context.run_options_used = True
+        except AttributeError:
+            pass
+        cfg = getattr(context, "config", None)
+        req = getattr(cfg, "precision", None)
+        cl = getattr(cfg, "channels_last", None)
+        say = getattr(context, "log", None)
+        return cls(device, resolve_precision(req, device, precision), channels_last if cl is None else cl,
+                   bool(getattr(cfg, "compile", False)), say if callable(say) else None)
+
+    def describe(self) -> str:
+        return (f"precision {self.precision}, channels_last {'on' if self.channels_last else 'off'}, "
+                f"compile {'on' if self.compile else 'off'}")
+
+    # ------------------------------------------------------------------ precision
+    @property
+    def mixed(self) -> bool:
+        return self.precision != "fp32"
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Forward passes of the networks in the run's precision (a no-op for fp32)."""
+        if not self.mixed:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    @contextlib.contextmanager
+    def full_precision(self) -> Iterator[None]:
+        """float32 and eager networks inside the block (regularizers: R1, path length)."""
+        self._eager_depth += 1
+        try:
+            if self.mixed:
+                with torch.autocast(self.device.type, enabled=False):
+                    yield
+            else:
+                yield
+        finally:
+            self._eager_depth -= 1
+
+    @property
+    def eager(self) -> bool:
+        """True inside :meth:`full_precision` (compiled wrappers then call the plain network)."""
+        return self._eager_depth > 0
+
+    def backward(self, loss: torch.Tensor, optimizers: Sequence[torch.optim.Optimizer],
+                 between: Callable[[], None] | None = None) -> None:
+        """``backward`` (outside autocast, scaled for fp16), then ``between()`` (e.g. a gradient
+        all-reduce), then a step of each optimizer; zero the gradients before calling."""
+        with torch.autocast(self.device.type, enabled=False) if self.mixed else contextlib.nullcontext():
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+            else:
+                loss.backward()
+        if between is not None:
+            between()
+        for opt in optimizers:
+            if self.scaler is not None:
+                self.scaler.step(opt)
+            else:
+                opt.step()
+        if self.scaler is not None:
+            self.scaler.update()
+
+    # ------------------------------------------------------------------ layout and compilation
+    def module(self, module: nn.Module) -> nn.Module:
+        """``module`` with channels_last weights when that option is on (in place)."""
+        return to_channels_last(module) if self.channels_last else module
+
+    def batch(self, batch: Any) -> Any:
+        """A data batch in the run's memory format."""
+        return batch_to_channels_last(batch) if self.channels_last else batch
+
+    def compiled(self, fn: nn.Module) -> nn.Module:
+        """``fn`` under ``torch.compile`` when that option is on (see :class:`Compiled`)."""
+        return Compiled(fn, self) if self.compile else fn
+
+
+class Compiled(nn.Module):
+    """A network's ``torch.compile`` twin; the plain network inside :meth:`Accel.full_precision` and
+    after a compilation failure (reported once)."""
+
+    def __init__(self, module: nn.Module, accel: Accel):
+        super().__init__()
+        # Not registered as a child: the plain module is saved and checkpointed by its owner.
+        object.__setattr__(self, "plain", module)
+        object.__setattr__(self, "fast", torch.compile(module))
+        object.__setattr__(self, "accel", accel)
+        object.__setattr__(self, "failed", False)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self.accel.eager or self.failed:
+            return self.plain(*args, **kwargs)
+        try:
+            return self.fast(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - any backend failure: fall back, say why once
+            object.__setattr__(self, "failed", True)
+            self.accel.say(f"compile: torch.compile of {type(self.plain).__name__} failed "
+                           f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); running it eagerly")
+            return self.plain(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(object.__getattribute__(self, "plain"), name)
+
+
+__all__ = [
+    "Accel",
+    "Compiled",
+    "PRECISIONS",
+    "Precision",
+    "as_float",
+    "batch_to_channels_last",
+    "bf16_supported",
+    "compile_unavailable",
+    "fast_adam_options",
+    "resolve_precision",
+    "to_channels_last",
+    "unused_run_options",
+]

@@ -1,0 +1,147 @@
+"""Run options precision / channels_last / compile (ganedit.accel): each runs and gives finite,
+close results. Their speed is measured in benchmarks/throughput.py, never here."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import ganedit
+from ganedit import accel
+from ganedit.accel import Accel, Compiled, as_float, resolve_precision, to_channels_last
+from ganedit.testing import torch_threads
+from ganedit.training import read_train_log
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with torch_threads(1):
+        yield
+
+
+def test_resolve_precision_defaults_fallbacks_and_errors(monkeypatch):
+    assert resolve_precision(None, "cpu") == "fp32"
+    assert resolve_precision("auto", "cpu", default="fp32") == "fp32"
+    assert resolve_precision("bf16", "cpu", default="fp32") == "bf16"  # asked for: given
+    monkeypatch.setattr(accel, "bf16_supported", lambda device: False)
+    assert resolve_precision("auto", "cpu", default="bf16") == "fp32"  # a task default needs hardware
+    assert resolve_precision("auto", "cpu", default="fp16") == "fp32"  # fp16 autocast: CUDA only
+    with pytest.raises(ValueError, match="precision must be one of"):
+        resolve_precision("int8", "cpu")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Accel("cpu", precision="half")
+
+
+def test_autocast_runs_convolutions_in_bf16_and_full_precision_restores_fp32():
+    a = Accel("cpu", precision="bf16")
+    conv = nn.Conv2d(3, 4, 3)
+    x = torch.randn(1, 3, 8, 8)
+    with a.autocast():
+        y = conv(x)
+        with a.full_precision():
+            assert a.eager
+            z = conv(x)
+    assert y.dtype == torch.bfloat16 and z.dtype == torch.float32 and not a.eager
+    assert as_float(y).dtype == torch.float32
+    torch.testing.assert_close(as_float(y), z, atol=0.05, rtol=0.05)
+
+
+def test_channels_last_changes_layout_only():
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(8, 3, 1))
+    net.register_buffer("const", torch.randn(1, 8, 4, 4))  # activation-like: left as it is
+    x = torch.randn(2, 3, 8, 8)
+    ref = net(x)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    to_channels_last(net)
+    assert net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert net.const.is_contiguous()
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, state[k])
+    torch.testing.assert_close(net(x.contiguous(memory_format=torch.channels_last)), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_compile_availability_is_a_reason_or_none():
+    why = accel.compile_unavailable()
+    assert why is None or (isinstance(why, str) and why)
+    assert Accel("cpu", compile=True, say=lambda m: None).compile == (why is None)
+
+
+def test_compile_without_a_backend_says_why_and_runs_eagerly(monkeypatch):
+    said: list[str] = []
+    monkeypatch.setattr(accel, "compile_unavailable", lambda: "no compiler here")
+    a = Accel("cpu", compile=True, say=said.append)
+    assert not a.compile and said and "no compiler here" in said[0] and "eagerly" in said[0]
+    net = nn.Linear(2, 2)
+    assert a.compiled(net) is net
+
+
+def test_a_failing_compiled_network_falls_back_once_with_a_message():
+    said: list[str] = []
+    a = Accel("cpu", say=said.append)
+    net = nn.Linear(3, 2)
+    wrapped = Compiled(net, a)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("backend exploded\nwith details")
+
+    object.__setattr__(wrapped, "fast", broken)
+    x = torch.randn(4, 3)
+    torch.testing.assert_close(wrapped(x), net(x))
+    torch.testing.assert_close(wrapped(x), net(x))
+    assert len(said) == 1 and "backend exploded" in said[0] and "eagerly" in said[0]
+    assert wrapped.weight is net.weight  # attributes reach the plain network
+    assert list(wrapped.parameters()) == []  # not registered twice: its owner saves the network
+
+
+def test_fp16_backward_uses_a_grad_scaler():
+    a = Accel("cpu", precision="fp16")
+    assert a.scaler is not None
+    p = nn.Parameter(torch.ones(3))
+    opt = torch.optim.SGD([p], lr=0.1)
+    a.backward((p * 2).sum(), [opt])
+    torch.testing.assert_close(p.detach(), torch.full((3,), 0.8))  # unscaled step: 1 - 0.1 * 2
+
+
+def _swapae_config(steps: int, **over) -> dict:
+    from ganedit_swapae.testing import TINY_OPTIONS
+
+    cfg = {
+        "task": "swapae_train", "seed": 3, "device": "cpu",
+        "dataset": {"type": "procedural", "params": {"resolution": 32, "length": 24}},
+        "model": dict(TINY_OPTIONS),
+        "steps": steps, "batch_size": 4, "log_every": 1, "sample_every": 0, "checkpoint_every": 0,
+        "r1_every": 2, "grid_images": 2, "num_workers": 0,
+    }
+    cfg.update(over)
+    return cfg
+
+
+@pytest.mark.parametrize("option, tol", [({"precision": "fp32", "channels_last": False}, 1e-4),
+                                         ({"precision": "bf16"}, 0.1)])
+def test_swapae_training_option_gives_finite_losses_close_to_fp32(tmp_path: Path, option, tol):
+    ref = tmp_path / "ref"
+    ganedit.run(_swapae_config(4, precision="fp32"), output=ref, quiet=True)  # channels_last: on (CPU default)
+    out = tmp_path / "opt"
+    ganedit.run(_swapae_config(4, **option), output=out, quiet=True)
+    a, b = read_train_log(ref), read_train_log(out)
+    assert [e["step"] for e in b] == [1, 2, 3, 4]
+    for ea, eb in zip(a, b):
+        for k, v in eb.items():
+            assert math.isfinite(v), (k, v)
+            assert v == pytest.approx(ea[k], rel=tol, abs=tol), (eb["step"], k, v, ea[k])
+    if "precision" in option:  # the option took effect: half-precision rounding shows
+        assert any(eb[k] != ea[k] for ea, eb in zip(a, b) for k in eb if k != "step")
+
+
+def test_unused_run_options_names_what_a_config_sets():
+    from ganedit.accel import unused_run_options
+    from ganedit.config import RunConfig
+
+    assert unused_run_options(RunConfig(task="x")) == []
+    assert unused_run_options(RunConfig(task="x", precision="fp32")) == []
+    assert unused_run_options(RunConfig(task="x", precision="bf16", channels_last=False, compile=True)) == [
+        "precision: bf16", "channels_last: false", "compile: true"]
