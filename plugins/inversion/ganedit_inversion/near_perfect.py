@@ -65,7 +65,6 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
     global GAN term (+ per-sample anchor) that keeps the rest of the manifold in place.
     """
 
-
     class Params(TuningParams):
         initial: Slot("inverter") = Field(default_factory=_np_pivot,
                                           description="inverter giving the starting latent (W+ optimisation)")
