@@ -19,7 +19,7 @@ A concrete trainer subclasses :class:`Trainer` (see its module) and its task sub
 
 from ganedit.training.data import DataStream, move_to
 from ganedit.training.loop import LOG_FILE, NonFiniteLossError, Trainer, TrainingInterrupted, read_train_log
-from ganedit.training.optim import accumulate, lazy_ratio, make_adam, requires_grad
+from ganedit.training.optim import accumulate, frozen, lazy_ratio, make_adam, requires_grad
 from ganedit.training.state import capture_rng_state, restore_rng_state, seed_everything
 from ganedit.training.task import TrainParams, TrainTask
 
@@ -33,6 +33,7 @@ __all__ = [
     "TrainingInterrupted",
     "accumulate",
     "capture_rng_state",
+    "frozen",
     "lazy_ratio",
     "make_adam",
     "move_to",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import contextlib
+from typing import Any, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -37,6 +38,20 @@ def requires_grad(module: nn.Module, flag: bool) -> None:
     """Switch gradient tracking for all parameters of ``module``."""
     for p in module.parameters():
         p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """Inside the block no parameter of ``modules`` requires grad (gradients still reach their
+    inputs); the previous flags are restored afterwards, even on error."""
+    saved = [(p, p.requires_grad) for m in modules for p in m.parameters()]
+    for p, _ in saved:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in saved:
+            p.requires_grad_(flag)
 
 
 def lazy_ratio(reg_every: int) -> float:

@@ -8,10 +8,9 @@ generator has them (StyleGAN2 does; generators without per-layer noise simply sk
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import weakref
-from typing import Iterator, Literal, Sequence
+from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -180,20 +179,6 @@ def select_parameters(generator: Generator, tune: TuneSelection | Sequence[str])
     if not chosen:
         raise InversionError(f"tune={tune!r} selects no parameter of {type(generator).__name__}")
     return chosen
-
-
-@contextlib.contextmanager
-def frozen_parameters(module: nn.Module) -> Iterator[None]:
-    """Inside the block no parameter of ``module`` requires grad (gradients still reach its inputs);
-    the flags are restored afterwards."""
-    saved = [(p, p.requires_grad) for p in module.parameters()]
-    for p, _ in saved:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in saved:
-            p.requires_grad_(flag)
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:

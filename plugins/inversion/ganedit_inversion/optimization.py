@@ -23,13 +23,13 @@ from ganedit.context import builder
 from ganedit.interfaces import Generator, InversionResult, Inverter, Params
 from ganedit.latent import Latent
 from ganedit.metrics import psnr
+from ganedit.training.optim import frozen
 
 from ganedit_inversion.common import make_rng, randn, run_initial
 from ganedit_inversion.errors import TuningDiverged
 from ganedit_inversion.generator_ops import (
     device_of,
     fit_targets,
-    frozen_parameters,
     has_noise_maps,
     require_style_api,
     synthesize,
@@ -119,7 +119,7 @@ class OptimizationInverter(Inverter, name="optimization"):
                callback: Any = None) -> InversionResult:
         # Only the latent (and noise maps) are optimised: with the generator's parameters frozen the
         # backward pass skips every weight gradient (and leaves no .grad on the caller's generator).
-        with frozen_parameters(generator):
+        with frozen(generator):
             return self._invert(generator, images, discriminator, callback)
 
     def _invert(self, generator: Generator, images: torch.Tensor, discriminator: Any,

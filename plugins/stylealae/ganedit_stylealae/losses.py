@@ -18,31 +18,15 @@ regularisation (probability 0.9, a second w for slots at or after a random cutof
 
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator
-
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ganedit.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
+from ganedit.training.optim import frozen
 from ganedit_stylealae.model import ALAEModel
 
 STYLE_MIXING_PROB = 0.9
 R1_GAMMA = 10.0
-
-
-@contextlib.contextmanager
-def frozen(*modules: nn.Module) -> Iterator[None]:
-    """Parameters of ``modules`` do not require grad inside the block (gradients still flow through)."""
-    saved = [(p, p.requires_grad) for m in modules for p in m.parameters()]
-    for p, _ in saved:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in saved:
-            p.requires_grad_(flag)
 
 
 def fade_in_reals(x: torch.Tensor, blend: float) -> torch.Tensor:
