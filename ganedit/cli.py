@@ -58,11 +58,12 @@ def failed_items(summary: dict[str, Any]) -> str | None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ganedit.config import load_config
+    from ganedit.config import check_weights, load_config
 
     registry = _registry(args)
     for path in args.configs:
         cfg = load_config(path, overrides=args.set, registry=registry)
+        check_weights(cfg, registry)  # NaN/inf weights in any checkpoint the config names
         print(f"{path}: ok (task {cfg.task})")
     return 0
 
@@ -284,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
 
-    v = sub.add_parser("validate", help="validate configs without loading weights")
+    v = sub.add_parser("validate", help="validate configs and check their checkpoints' weights (nothing is built)")
     v.add_argument("configs", nargs="+")
     v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     v.set_defaults(func=cmd_validate)

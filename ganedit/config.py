@@ -590,6 +590,51 @@ def load_config(path: str | Path, overrides: list[str] | None = None, registry: 
     return validate_config(raw, registry=registry, source=str(path))
 
 
+def config_files(config: RunConfig) -> list[tuple[str, str | None, Path]]:
+    """``(config path, component type, file)`` for every existing file a validated config names in a
+    path-typed parameter, nested components included (``generator.params.checkpoint``)."""
+    found: list[tuple[str, str | None, Path]] = []
+
+    def walk(value: Any, where: str, component: str | None) -> None:
+        if isinstance(value, ComponentSpec):
+            walk(value.params, f"{where}.params", value.type)
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name), f"{where}.{name}" if where else name, component)
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                walk(item, f"{where}.{i}", component)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{where}.{key}", component)
+        elif isinstance(value, Path) and value.is_file():
+            found.append((where, component, value))
+
+    walk(config.params, "", None)
+    return found
+
+
+def check_weights(config: RunConfig, registry: Registry | None = None) -> None:
+    """Read the weights of every checkpoint a validated config names (any format a plugin reads, without
+    building a network) and raise :class:`ConfigError` naming the config path, the file and the
+    tensor when one holds NaN or inf (``ganedit validate``; a run refuses them when it loads them)."""
+    from ganedit.io.checkpoint import DamagedWeightsError, check_weights_file
+
+    registry = registry or load_registry()
+    problems, seen = [], set()
+    for where, component, path in config_files(config):
+        key = path.resolve()
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            check_weights_file(path, registry)
+        except DamagedWeightsError as exc:
+            problems.append(Problem(where, component, str(exc)))
+    if problems:
+        raise ConfigError(problems)
+
+
 # --------------------------------------------------------------------------- checks shared by tasks
 
 
@@ -629,7 +674,9 @@ __all__ = [
     "Slot",
     "SlotList",
     "apply_overrides",
+    "check_weights",
     "component_slots",
+    "config_files",
     "latent_space_problems",
     "load_config",
     "missing_paths",

@@ -9,6 +9,7 @@ Sections follow the issue: resume, the output folder, exit codes, bad numbers, c
 
 from __future__ import annotations
 
+import argparse
 import errno
 import json
 import os
@@ -459,11 +460,86 @@ def test_nan_torch_checkpoint_is_refused_by_convert_and_run(tmp_path, capsys):
     assert not (tmp_path / "out.safetensors").exists()
     code, _, err = cli(capsys, "validate", write_config(tmp_path / "s.yaml", SAMPLE), "--set",
                        f"generator.params.checkpoint={src}")
-    assert code == 0  # validation reads no weights (documented); the run refuses them:
+    assert code == 2  # was 0: validate read no weights
+    one_error(err, "generator.params.checkpoint (stylegan2)", str(src), f"tensor '{key}'", "non-finite")
     code, _, err = cli(capsys, "run", write_config(tmp_path / "s.yaml", SAMPLE), "-o", tmp_path / "o", "-q",
                        "--set", f"generator.params.checkpoint={src}")
     assert code == 2
     one_error(err, f"tensor '{key}'")
+
+
+def test_validate_reads_the_weights_of_every_file_a_config_names(tmp_path, capsys):
+    """Was: ``ganedit validate`` read no weights, so a NaN checkpoint passed it. Now every file a
+    config names in a path parameter (nested components included) is read, and a NaN/inf tensor
+    is one error line naming the config path, the file and the tensor; nothing is built."""
+    good = tmp_path / "g.safetensors"
+    ganedit.build("generator", TINY_G).save(good)
+    bad = tmp_path / "bad.safetensors"
+    key = poison_native(good, bad)
+    cfg = write_config(tmp_path / "s.yaml", {**SAMPLE, "generator": {"type": "stylegan2",
+                                                                   "params": {"checkpoint": str(good)}}})
+    code, out, err = cli(capsys, "validate", cfg)
+    assert code == 0 and out.strip() == f"{cfg}: ok (task sample)", err
+    code, out, err = cli(capsys, "validate", cfg, "--set", f"generator.params.checkpoint={bad}")
+    assert code == 2 and "ok" not in out
+    one_error(err, "generator.params.checkpoint (stylegan2):", f"{bad}: tensor '{key}' holds 1 non-finite value(s) (NaN)")
+    # an editor's direction file, through an invert config (numpy and torch files)
+    w_dim = TINY_G["params"]["style_dim"]
+    direction = np.ones(w_dim, dtype=np.float32)
+    direction[3] = np.inf
+    np.save(tmp_path / "d.npy", direction)
+    torch.save({"direction": torch.from_numpy(direction)}, tmp_path / "d.pt")
+    for path, tensor in ((tmp_path / "d.npy", "<root>"), (tmp_path / "d.pt", "direction")):
+        cfg = write_config(tmp_path / "i.yaml", invert_config(str(png(tmp_path / "a.png", 1)), generator={
+            "type": "stylegan2", "params": {"checkpoint": str(good)}}, editors=[
+            {"type": "direction", "params": {"path": str(path)}}]))
+        code, _, err = cli(capsys, "validate", cfg)
+        assert code == 2
+        one_error(err, "editors.0.params.path (direction):", f"{path}: tensor '{tensor}'", "(inf)")
+
+
+@pytest.mark.parametrize("which", ["stylegan2_rosinality/checkpoint.pt", "swapae_official/latest_checkpoint.pth",
+                                   "alae_official/checkpoint.pth", "e4e_psp/e4e/checkpoint.pt", "ganspace.npz",
+                                   "alae_official/foreign_class", "assets/models/swapae_64.safetensors",
+                                   "assets/models/stylealae_32.safetensors", "assets/models/tcp_64.safetensors"])
+def test_weights_check_reads_every_format(tmp_path, which):
+    """What ``validate`` uses: each plugin's formats (official torch files, bundled native models,
+    numpy archives, a file only its plugin's converter reads) are read and a NaN is named; a clean
+    file passes. The NVIDIA pickle: plugins/stylegan2/tests/test_nvidia_networks.py."""
+    from ganedit.io.checkpoint import DamagedWeightsError, check_weights_file
+    from ganedit.registry import load_registry
+
+    registry = load_registry()
+    bad = tmp_path / Path(which).name
+    if which == "ganspace.npz":
+        comp = np.ones((3, 1, 16), dtype=np.float32)
+        np.savez(tmp_path / "clean.npz", lat_comp=comp, lat_mean=np.zeros((1, 16), np.float32),
+                 lat_stdev=np.ones(3, np.float32))
+        assert check_weights_file(tmp_path / "clean.npz", registry) == "numpy"
+        comp[1, 0, 2] = np.nan
+        np.savez(bad, lat_comp=comp, lat_mean=np.zeros((1, 16), np.float32), lat_stdev=np.ones(3, np.float32))
+        key = "lat_comp"
+    elif which.startswith("assets/"):
+        src = Path(ganedit.__file__).parents[1] / which
+        assert check_weights_file(src, registry) == "safetensors"
+        key = poison_native(src, bad)
+    else:
+        src = fixture(*(which if "." in Path(which).name else "alae_official/checkpoint.pth").split("/"))
+        assert check_weights_file(src, registry) == "torch"
+        state = torch.load(src, map_location="cpu", weights_only=True)
+        if which == "alae_official/foreign_class":
+            # a class torch's safe loader refuses (as in real ALAE files): read by the plugin's converter
+            state["tracker"] = argparse.ArgumentParser
+            bad = tmp_path / "checkpoint.pth"
+            torch.save(state, bad)
+            assert check_weights_file(bad, registry) == "alae_official"
+        key = poison_nested(state)
+        for extra in src.parent.glob("opt.txt"):  # SwapAE reads its options beside the checkpoint
+            (tmp_path / extra.name).write_text(extra.read_text())
+        torch.save(state, bad)
+    with pytest.raises(DamagedWeightsError, match=f"^{bad}: tensor '{key}' holds 1 non-finite value"):
+        check_weights_file(bad, registry)
+    assert check_weights_file(png(tmp_path / "image.png", 1), registry) is None  # not a weights file
 
 
 @pytest.mark.parametrize("which", ["stylegan2_rosinality/checkpoint.pt", "swapae_official/latest_checkpoint.pth",

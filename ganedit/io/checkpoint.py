@@ -5,7 +5,9 @@ and the one checked state loading every loader uses.
   config (``kind``, ``type``, architecture) in one native file;
 * :func:`load_state`: copy a state dict into a module after checking every key and shape;
 * :func:`safe_torch_load`: ``torch.load(weights_only=True)`` with clear errors;
-* :func:`check_finite`: refuse NaN/inf weights (every loader calls it).
+* :func:`check_finite`: refuse NaN/inf weights (every loader calls it);
+* :func:`check_weights_file`: the same check on a file of any format without building a network
+  (``ganedit validate``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import os
 import pickle
 import re
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -33,6 +36,10 @@ class CheckpointError(GanEditError, ValueError):
     """A missing, unreadable, foreign, mismatched or damaged (NaN/inf) checkpoint."""
 
 
+class DamagedWeightsError(CheckpointError):
+    """A checkpoint holding NaN or inf weights (raised by :func:`check_finite`)."""
+
+
 def iter_tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
     """``(dotted key, tensor)`` for every tensor inside nested dicts, lists and tuples (other
     objects are not entered)."""
@@ -47,7 +54,7 @@ def iter_tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tensor
 
 
 def check_finite(obj: Any, source: str | os.PathLike, prefix: str = "") -> None:
-    """Refuse NaN/inf weights: raise :class:`CheckpointError` naming the first floating-point tensor
+    """Refuse NaN/inf weights: raise :class:`DamagedWeightsError` naming the first floating-point tensor
     of ``obj`` (a tensor or nested containers of them) that holds one, and the file ``source``.
 
     Every checkpoint loader calls this (native files, torch files, pickles of every plugin, and so
@@ -62,7 +69,7 @@ def check_finite(obj: Any, source: str | os.PathLike, prefix: str = "") -> None:
             bad = t[~finite]
             kinds = [name for name, hit in (("NaN", bool(torch.isnan(bad).any())),
                                             ("inf", bool(torch.isinf(bad).any()))) if hit]
-            raise CheckpointError(f"{source}: tensor {key or '<root>'!r} holds {bad.numel()} non-finite "
+            raise DamagedWeightsError(f"{source}: tensor {key or '<root>'!r} holds {bad.numel()} non-finite "
                                   f"value(s) ({'/'.join(kinds)}) of {t.numel()}; the checkpoint is damaged "
                                   f"(diverged training or a bad export) and is refused")
 
@@ -212,6 +219,91 @@ def safe_torch_load(path: str | os.PathLike, allow: tuple[type, ...] = ()) -> An
     obj = _torch_load(path, allow)
     check_finite(obj, path)
     return obj
+
+
+def _weights_kind(path: Path) -> str | None:
+    """``'safetensors'``, ``'numpy'``, ``'torch'`` (a torch zip or any pickle) from the first bytes of
+    ``path``, ``None`` for anything else (an image, a YAML file, ...)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(9)
+            if head[:6] == b"\x93NUMPY":
+                return "numpy"
+            if len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < 100_000_000:
+                return "safetensors"
+            if head[:1] == b"\x80":  # a pickle (legacy torch.save, NVIDIA network pickles)
+                return "torch"
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+            if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+                return "torch"
+            if names and all(n.endswith(".npy") for n in names):
+                return "numpy"
+    except (OSError, zipfile.BadZipFile):
+        pass
+    return None
+
+
+def _numpy_tensors(path: Path) -> dict[str, torch.Tensor] | torch.Tensor:
+    """The floating-point arrays of an ``.npy`` file or ``.npz`` archive as tensors (no pickles)."""
+    import numpy as np
+
+    loaded = np.load(path, allow_pickle=False)
+    if isinstance(loaded, np.ndarray):
+        return torch.from_numpy(loaded) if loaded.dtype.kind in "fc" else torch.zeros(0)
+    with loaded:
+        arrays = {k: loaded[k] for k in loaded.files}
+    return {k: torch.from_numpy(a) for k, a in arrays.items() if a.dtype.kind in "fc"}
+
+
+def check_weights_file(path: str | os.PathLike, registry: Any = None) -> str | None:
+    """Read every tensor of the weights file ``path`` without building a network or executing pickled
+    code, and raise :class:`DamagedWeightsError` naming the tensor and the file when one holds NaN or
+    inf; returns how the file was read, ``None`` when it is no weights file (an image, a YAML file).
+
+    Safetensors (native or not), numpy ``.npy`` / ``.npz`` and torch files are read here (tensor by
+    tensor for safetensors); a file none of these reads, e.g. an NVIDIA network pickle, goes through
+    the converter of the ``registry`` format that sniffs it (into a temporary file: every converter
+    checks the weights it reads). Other problems of a file (truncated, foreign, mismatched) are left
+    to the loader of the component that reads it, which knows what it expects.
+    """
+    p = Path(path)
+    kind = _weights_kind(p)
+    try:
+        if kind == "safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(p), "pt") as fh:
+                for key in fh.keys():
+                    check_finite(fh.get_tensor(key), p, prefix=key)
+            return kind
+        if kind == "numpy":
+            check_finite(_numpy_tensors(p), p)
+            return kind
+    except DamagedWeightsError:
+        raise
+    except Exception:  # noqa: BLE001 - unreadable: the component's loader reports it with context
+        return None
+    if kind == "torch":
+        try:
+            check_finite(_torch_load(p, (argparse.Namespace,)), p)
+            return kind
+        except DamagedWeightsError:
+            raise
+        except CheckpointError:
+            pass  # not a plain torch file: a registered format may read it
+    fmt = registry.sniff(p) if registry is not None and kind is not None else None
+    if fmt is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="ganedit-check-") as tmp:
+        try:
+            fmt.convert(p, Path(tmp) / "weights.safetensors")
+        except DamagedWeightsError:
+            raise
+        except Exception:  # noqa: BLE001 - as above
+            return None
+    return fmt.name
 
 
 def options_dict(value: Any, source: str | os.PathLike, what: str) -> dict[str, Any]:

@@ -331,3 +331,10 @@ def test_nan_weights_are_refused_naming_the_tensor(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="non-finite"):
         convert_nvidia(path, tmp_path / "out.safetensors")
     assert not (tmp_path / "out.safetensors").exists()
+    # `ganedit validate` reads it through the format's converter (torch's safe loader cannot)
+    from ganedit.io.checkpoint import DamagedWeightsError, check_weights_file
+    from ganedit.registry import load_registry
+
+    assert check_weights_file(_need_fixture() / "network.pkl", load_registry()) == "stylegan2-nvidia"
+    with pytest.raises(DamagedWeightsError, match=rf"{path}: tensor 'G_ema\.[\w.]+' holds"):
+        check_weights_file(path, load_registry())
