@@ -194,6 +194,63 @@ def test_same_stems_in_one_run_get_distinct_outputs(tmp_path):
     assert ganedit.run(invert_config([str(p) for p in inputs]), output=out, quiet=True)["num_resumed"] == 5
 
 
+def item_files(out: Path, name: str) -> list[str]:
+    """The files of one invert item (its images and inversions folders), relative to ``out``."""
+    return sorted(str(p.relative_to(out)) for sub in ("images", "inversions")
+                  for p in (out / sub / name).rglob("*") if p.is_file())
+
+
+def test_a_failed_redo_leaves_no_earlier_result_behind(tmp_path, capsys):
+    """Was: when a redone item failed, its earlier images, latent and generator stayed beside the new
+    'failed' record, looking like its result. Now a failed item keeps only its record.json, and a
+    redo that succeeds drops the earlier files it did not write again (an edit no longer asked for)."""
+    a = png(tmp_path / "in" / "a.png", 1)
+    out = tmp_path / "run"
+    edit = [{"type": "sefa", "params": {"num_directions": 1, "strengths": [2.0], "samples": 10}}]
+    cfg = write_config(tmp_path / "c.yaml", invert_config(str(a), editors=edit))
+    assert cli(capsys, "run", cfg, "-o", out, "-q")[0] == 0
+    first = item_files(out, "a")
+    assert "inversions/a/latent.safetensors" in first and "images/a/final.png" in first
+    # the same input and config without the edit: the edit's image goes, the rest is rewritten
+    cfg2 = write_config(tmp_path / "c2.yaml", invert_config(str(a)))
+    assert cli(capsys, "run", cfg2, "-o", out, "-q")[0] == 0
+    fresh = tmp_path / "fresh"
+    assert cli(capsys, "run", cfg2, "-o", fresh, "-q")[0] == 0
+    assert item_files(out, "a") == item_files(fresh, "a") and len(item_files(out, "a")) < len(first)
+    # the input's content changes into something unreadable: the redo fails, nothing of before stays
+    a.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    code, _, err = cli(capsys, "run", cfg2, "-o", out, "-q")
+    assert code == 3 and "[invert] a: failed: ImageReadError" in err
+    assert item_files(out, "a") == ["inversions/a/record.json"]
+    record = json.loads((out / "inversions" / "a" / "record.json").read_text())
+    assert record["status"] == "failed" and record["redone"] == "the input file's content changed"
+    assert results(out)[1]["a"]["status"] == "failed"
+
+
+def test_outputs_follow_their_input_when_a_same_stem_input_joins_or_leaves(tmp_path):
+    """Was: when y/a.png joined a run that had inverted x/a.png as 'a', x/a.png was redone as
+    'a_<hash>' and the folder 'a' stayed behind. Now its outputs move to the new name and resume
+    there (and move back when y/a.png leaves); no folder stays under the old name."""
+    x, y = png(tmp_path / "x" / "a.png", 1), png(tmp_path / "y" / "a.png", 2)
+    out = tmp_path / "run"
+    ganedit.run(invert_config(str(x)), output=out, quiet=True)
+    latent = (out / "inversions" / "a" / "latent.safetensors").read_bytes()
+    summary = ganedit.run(invert_config([str(x), str(y)]), output=out, quiet=True)
+    assert summary["num_resumed"] == 1 and summary["num_ok"] == 2
+    nx, ny = output_names([x, y])
+    assert sorted(p.name for p in (out / "inversions").iterdir()) == sorted([nx, ny])
+    assert sorted(p.name for p in (out / "images").iterdir()) == sorted([nx, ny])
+    _, recs = results(out)
+    assert recs[nx]["source"]["path"] == str(x.resolve()) and recs[nx]["latent"] == f"inversions/{nx}/latent.safetensors"
+    assert (out / recs[nx]["latent"]).read_bytes() == latent
+    # y leaves again: x's outputs go back to 'a', still resumed
+    summary = ganedit.run(invert_config(str(x)), output=out, quiet=True)
+    assert summary["num_resumed"] == 1
+    assert sorted(p.name for p in (out / "inversions").iterdir()) == sorted(["a", ny])  # y's own result stays
+    assert json.loads((out / "inversions" / "a" / "record.json").read_text())["name"] == "a"
+    assert (out / "inversions" / "a" / "latent.safetensors").read_bytes() == latent
+
+
 def test_odd_input_names_stay_inside_their_folder_and_literal_paths_are_literal(tmp_path):
     """Was: '...png' (stem '..') wrote its record into the output root; 'a[1].png' was read as a
     glob pattern and not found."""

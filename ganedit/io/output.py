@@ -8,7 +8,9 @@
   the whole run. A second run on the same folder fails naming the holder; a lock left by a process
   that died is taken over (the operating system releases the ``flock`` of a dead process, the file
   only says who it was).
-* :func:`output_names` gives input files distinct, safe names for their outputs.
+* :func:`output_names` gives input files distinct, safe names for their outputs
+  (:func:`former_names`: the names a file may have had in other runs); :func:`file_states` and
+  :func:`remove_unchanged` let a task drop an item's files that a redo did not write again.
 * :func:`is_disk_full` tells a full disk (exit 1) from other I/O errors.
 """
 
@@ -48,6 +50,42 @@ def safe_name(text: str, default: str = "item") -> str:
     return name or default
 
 
+def _path_hash(path: Path) -> str:
+    return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+
+
+def former_names(path: str | os.PathLike) -> list[str]:
+    """The names :func:`output_names` gives ``path`` in some run: its safe stem alone (no other input
+    shares it) and the stem with its path hash (another one does)."""
+    base = safe_name(Path(path).stem, "image")
+    return [base, f"{base}_{_path_hash(Path(path))}"]
+
+
+def file_states(*folders: str | os.PathLike) -> dict[Path, tuple[int, int, int]]:
+    """``{file: (inode, mtime_ns, size)}`` of every file under ``folders`` (absent ones: nothing)."""
+    states = {}
+    for folder in map(Path, folders):
+        for p in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            with contextlib.suppress(OSError):
+                if p.is_file():
+                    st = p.stat()
+                    states[p] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return states
+
+
+def remove_unchanged(states: dict[Path, tuple[int, int, int]]) -> list[Path]:
+    """Delete the files of ``states`` (from :func:`file_states`) that were not rewritten since (the
+    atomic writers replace a file by a new one); returns them."""
+    removed = []
+    for p, state in states.items():
+        with contextlib.suppress(OSError):
+            st = p.stat()
+            if (st.st_ino, st.st_mtime_ns, st.st_size) == state:
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
 def output_names(paths: Sequence[str | os.PathLike]) -> list[str]:
     """One output name per input file: its :func:`safe_name`-d stem, and where two inputs would
     share a name (``a.png`` and ``a.jpg``, ``x/a.png`` and ``y/a.png``, names differing only in case),
@@ -59,7 +97,7 @@ def output_names(paths: Sequence[str | os.PathLike]) -> list[str]:
     names = []
     for p, base, key in zip(paths, bases, folded):
         if folded.count(key) > 1:
-            base = f"{base}_{hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:8]}"
+            base = f"{base}_{_path_hash(p)}"
         names.append(base)
     # The hashed names could still meet a plain stem (or the same file listed twice): number them.
     seen: dict[str, int] = {}
@@ -248,5 +286,6 @@ def locked_folder(folder: str | os.PathLike, lock: bool = True) -> Iterator[Fold
                 path.rmdir()  # only succeeds when empty: a run that never started leaves nothing
 
 
-__all__ = ["LOCK_NAME", "FolderLock", "OutputError", "check_destination", "is_disk_full", "locked_folder",
-           "output_names", "prepare_folder", "read_lock", "safe_name"]
+__all__ = ["LOCK_NAME", "FolderLock", "OutputError", "check_destination", "file_states", "former_names",
+           "is_disk_full", "locked_folder", "output_names", "prepare_folder", "read_lock", "remove_unchanged",
+           "safe_name"]

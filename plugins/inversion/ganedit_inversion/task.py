@@ -5,7 +5,9 @@ Images are streamed (one in memory at a time). Every image gets ``inversions/<na
 (``<name>``: :func:`ganedit.io.output.output_names`, distinct and safe). A rerun into the same
 output folder skips (resumes) an image whose record says ``ok`` for the same item: the same
 resolved file path, the same content (SHA-256) and the same configuration fingerprint; anything
-else is redone and the new record's ``redone`` says why. A failing image (unreadable file, NaN
+else is redone and the new record's ``redone`` says why. A redo replaces the item's files (none
+of an earlier result stays beside a new or failed one), and an input's outputs move with it when
+its name changes (a same-stem input joined or left the run). A failing image (unreadable file, NaN
 during tuning, ...) is recorded with its error, printed even with ``--quiet``, and the others go on;
 a full disk stops the run.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 import zlib
 from pathlib import Path
@@ -26,7 +29,7 @@ from ganedit.accel import Accel, unused_run_options
 from ganedit.config import Slot, SlotList
 from ganedit.interfaces import Generator, Params, Task
 from ganedit.io.images import list_images, load_image
-from ganedit.io.output import is_disk_full, output_names
+from ganedit.io.output import file_states, former_names, is_disk_full, output_names, remove_unchanged
 from ganedit.latent import Latent, save_latent
 from ganedit.metrics import psnr, ssim
 
@@ -257,18 +260,27 @@ class InvertTask(Task, name="invert"):
                                                               desc="images")):
             folder = context.output_dir / "inversions" / name
             source = self.source_of(path)
+            self._follow(context, name, source["path"], names)
             record, why = self._previous(folder, fingerprint, source) if p.resume else (None, None)
             if record is not None:
                 counts["resumed"] += 1
                 record["path"] = str(path)
             else:
+                # The item's previous files: its record goes first (a redo stopped half-way, e.g. by
+                # a full disk, must not look finished); the others once the redo has written its own.
+                (folder / "record.json").unlink(missing_ok=True)
+                before = file_states(folder, context.output_dir / "images" / name)
                 torch.manual_seed(context.seed + zlib.crc32(name.encode()))
                 try:
                     record = self._one(context, generator, inverter, editors, discriminator, path, name, folder,
                                        z_locality, lpips, base_spec)
+                    remove_unchanged(before)  # e.g. an edit or a tuned generator this config no longer makes
                 except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch
                     if is_disk_full(exc):
                         raise  # not this image's fault: every next one would fail the same way
+                    # A failed item keeps only its record: no earlier result, no partial one.
+                    for tree in (folder, context.output_dir / "images" / name):
+                        shutil.rmtree(tree, ignore_errors=True)
                     record = {"name": name, "path": str(path), "status": "failed",
                               "error": f"{type(exc).__name__}: {exc}"}
                     context.warn(f"[invert] {name}: failed: {record['error']}")
@@ -290,6 +302,36 @@ class InvertTask(Task, name="invert"):
         from ganedit.metrics import LPIPS
 
         return LPIPS("alex").to(context.device)
+
+    @staticmethod
+    def _follow(context: Any, name: str, source_path: str, names: list[str]) -> None:
+        """Move an input's outputs written under another of its names (before or after another input
+        with the same stem joined the run: ``a`` <-> ``a_<hash>``) to ``name``, so that they resume
+        there and no folder is left under the old name."""
+        root = context.output_dir
+        if (root / "inversions" / name / "record.json").is_file():
+            return
+        taken = {n.casefold() for n in names}
+        for old in former_names(source_path):
+            if old.casefold() in taken:
+                continue
+            try:
+                record = json.loads((root / "inversions" / old / "record.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if not isinstance(record, dict) or (record.get("source") or {}).get("path") != source_path:
+                continue
+            for sub in ("inversions", "images"):
+                if (root / sub / old).is_dir():
+                    shutil.rmtree(root / sub / name, ignore_errors=True)
+                    (root / sub / old).rename(root / sub / name)
+            record["name"] = name
+            for key in ("latent", "noise", "generator"):
+                if isinstance(record.get(key), str):
+                    record[key] = str(Path("inversions") / name / Path(record[key]).name)
+            context.write_json(Path("inversions") / name / "record.json", record)
+            context.log(f"[invert] {name}: outputs moved from {old} (the input's name in the earlier run)")
+            return
 
     @staticmethod
     def _previous(folder: Path, fingerprint: str, source: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
