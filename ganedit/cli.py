@@ -229,7 +229,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from ganedit.io.checkpoint import CheckpointError
+    from ganedit.io.checkpoint import CheckpointError, check_weights_file, is_native, read_native_config
     from ganedit.io.output import check_destination
 
     registry = _registry(args)
@@ -246,6 +246,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
     else:
         fmt = registry.sniff(src)
         if fmt is None:
+            check_weights_file(src, registry)  # damaged weights are named first, whatever the format
+            native = read_native_config(src) if is_native(src) else None
+            if native is not None:
+                raise CheckpointError(f"{src}: already a ganedit native checkpoint ({native.get('kind')} "
+                                      f"{native.get('type')!r}); it loads as it is, there is nothing to convert")
             names = ", ".join(f.name for f in registry.formats) or "none installed"
             raise CheckpointError(f"{src}: not a checkpoint of any installed format ({names})")
     fmt.convert(src, Path(args.dst))

@@ -490,8 +490,13 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[st
             if isinstance(cur, list):
                 cur = cur[_list_index(parts, depth, cur)]
                 continue
-            if part not in cur or not isinstance(cur[part], (dict, list)):
+            if cur.get(part) is None:
                 cur[part] = {}
+            elif not isinstance(cur[part], (dict, list)):
+                where = ".".join(parts[:depth + 1])
+                raise ConfigError([Problem(f"--set {'.'.join(parts)}", None, f"{where} is {cur[part]!r} "
+                                           f"({type(cur[part]).__name__}), not a mapping or list, so it has no "
+                                           f"key {parts[depth + 1]!r}; set it as a whole: --set {where}=VALUE")])
             cur = cur[part]
         if isinstance(cur, list):
             cur[_list_index(parts, len(parts) - 1, cur)] = value
@@ -502,6 +507,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[st
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError([Problem(str(p), None, "is a folder, not a config file")])
     if not p.is_file():
         raise ConfigError([Problem(str(p), None, "config file not found")])
     try:

@@ -413,6 +413,8 @@ def test_closed_stdout_is_not_a_traceback(tmp_path):
     ("editors.5.params.x=1", ["--set editors.5.params.x", "index 5 is out of range: editors has 1 item"]),
     ("editors.x=1", ["--set editors.x", "editors is a list: expected an index 0..0, got 'x'"]),
     ("editors.0.params.psis.7=1", ["index 7 is out of range: editors.0.params.psis has 2 items"]),
+    ("seed.x=1", ["--set seed.x: seed is 0 (int), not a mapping or list, so it has no key 'x'"]),
+    ("num_images.0=1", ["--set num_images.0: num_images is 2 (int), not a mapping or list"]),
 ])
 def test_bad_set_paths_are_one_line(tmp_path, capsys, override, needles):
     cfg = write_config(tmp_path / "s.yaml", {**SAMPLE, "editors": [{"type": "truncation",
@@ -428,6 +430,9 @@ def test_non_utf8_config_and_duplicate_keys(tmp_path, capsys):
     code, _, err = cli(capsys, "validate", latin)
     assert code == 2
     one_error(err, str(latin), "not UTF-8", "0xe9", "line 2")
+    code, _, err = cli(capsys, "validate", tmp_path)
+    assert code == 2
+    one_error(err, f"{tmp_path}: is a folder, not a config file")
     dup = tmp_path / "dup.yaml"
     dup.write_text("task: sample\ngenerator:\n  type: stylegan2\n  params: {resolution: 16}\n  type: toy\n")
     code, _, err = cli(capsys, "validate", dup)
@@ -495,6 +500,13 @@ def test_nan_native_checkpoint_is_refused_when_loaded(tmp_path, capsys):
     code, _, err = cli(capsys, "run", cfg, "-o", tmp_path / "out", "-q")
     assert code == 2
     one_error(err, str(bad), f"tensor '{key}'", "non-finite")
+    # convert: was "not a checkpoint of any installed format" for a native file, damaged or not
+    code, _, err = cli(capsys, "convert", bad, tmp_path / "c.safetensors")
+    assert code == 2 and not (tmp_path / "c.safetensors").exists()
+    one_error(err, f"{bad}: tensor '{key}' holds 1 non-finite value")
+    code, _, err = cli(capsys, "convert", good, tmp_path / "c.safetensors")
+    assert code == 2 and not (tmp_path / "c.safetensors").exists()
+    one_error(err, f"{good}: already a ganedit native checkpoint (generator 'stylegan2')", "nothing to convert")
     # an inverted latent file is checked the same way
     from ganedit_inversion import load_latent, save_latent
 
@@ -546,13 +558,16 @@ def test_validate_reads_the_weights_of_every_file_a_config_names(tmp_path, capsy
     direction[3] = np.inf
     np.save(tmp_path / "d.npy", direction)
     torch.save({"direction": torch.from_numpy(direction)}, tmp_path / "d.pt")
-    for path, tensor in ((tmp_path / "d.npy", "<root>"), (tmp_path / "d.pt", "direction")):
+    for path, tensor in ((tmp_path / "d.npy", "its tensor"), (tmp_path / "d.pt", "tensor 'direction'")):
         cfg = write_config(tmp_path / "i.yaml", invert_config(str(png(tmp_path / "a.png", 1)), generator={
             "type": "stylegan2", "params": {"checkpoint": str(good)}}, editors=[
             {"type": "direction", "params": {"path": str(path)}}]))
         code, _, err = cli(capsys, "validate", cfg)
         assert code == 2
-        one_error(err, "editors.0.params.path (direction):", f"{path}: tensor '{tensor}'", "(inf)")
+        one_error(err, "editors.0.params.path (direction):", f"{path}: {tensor} holds 1 non-finite", "(inf)")
+        code, _, err = cli(capsys, "run", cfg, "-o", tmp_path / "out", "-q")  # the editor's own loader
+        assert code == 2 and not (tmp_path / "out").exists()
+        one_error(err, f"{path}: ", "holds 1 non-finite value(s) (inf)")
 
 
 @pytest.mark.parametrize("which", ["stylegan2_rosinality/checkpoint.pt", "swapae_official/latest_checkpoint.pth",

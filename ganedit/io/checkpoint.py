@@ -69,7 +69,7 @@ def check_finite(obj: Any, source: str | os.PathLike, prefix: str = "") -> None:
             bad = t[~finite]
             kinds = [name for name, hit in (("NaN", bool(torch.isnan(bad).any())),
                                             ("inf", bool(torch.isinf(bad).any()))) if hit]
-            raise DamagedWeightsError(f"{source}: tensor {key or '<root>'!r} holds {bad.numel()} non-finite "
+            raise DamagedWeightsError(f"{source}: {f'tensor {key!r}' if key else 'its tensor'} holds {bad.numel()} non-finite "
                                   f"value(s) ({'/'.join(kinds)}) of {t.numel()}; the checkpoint is damaged "
                                   f"(diverged training or a bad export) and is refused")
 

@@ -141,8 +141,15 @@ def prepare_folder(folder: str | os.PathLike, what: str = "output") -> tuple[Pat
     except OSError as exc:
         raise OutputError(f"{what} {p} cannot be created: {exc.strerror or exc}") from None
     if not os.access(p, os.W_OK | os.X_OK):
-        raise OutputError(f"{what} {p} is not writable (permission denied)")
+        raise OutputError(f"{what} {p} is not writable ({_not_writable_why(p)})")
     return p, created
+
+
+def _not_writable_why(path: Path) -> str:
+    with contextlib.suppress(OSError, AttributeError):
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    return "permission denied"
 
 
 def check_destination(dst: str | os.PathLike, src: str | os.PathLike | None = None, force: bool = False) -> Path:
@@ -164,7 +171,7 @@ def check_destination(dst: str | os.PathLike, src: str | os.PathLike | None = No
         raise OutputError(f"{d} cannot be written: {blocker} is a file, not a folder")
     parent = next((q for q in d.parents if q.exists()), Path("."))
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{d} cannot be written: {parent} is not writable (permission denied)")
+        raise OutputError(f"{d} cannot be written: {parent} is not writable ({_not_writable_why(parent)})")
     return d
 
 

@@ -17,7 +17,7 @@ import torch
 from pydantic import Field, FilePath
 
 from ganedit.interfaces import Edit, Editor, Generator, Params
-from ganedit.io.checkpoint import CheckpointError, safe_torch_load
+from ganedit.io.checkpoint import CheckpointError, check_finite, safe_torch_load
 from ganedit.latent import Latent, LatentError
 
 from ganedit_inversion.editors.base import latent_ws, make_edit
@@ -52,8 +52,7 @@ def load_direction(path: str | Path) -> torch.Tensor:
         if not isinstance(obj, torch.Tensor):
             raise CheckpointError(f"{p}: expected a tensor, got {type(obj).__name__}")
         t = obj.detach().float()
-    if not torch.isfinite(t).all():
-        raise CheckpointError(f"{p}: direction contains NaN/inf")
+    check_finite(t, p, prefix="direction")
     return t
 
 
