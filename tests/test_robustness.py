@@ -633,6 +633,37 @@ def test_nan_official_checkpoints_are_refused_by_convert(tmp_path, capsys, which
     assert not (tmp_path / "out.safetensors").exists()
 
 
+JUNK = {"struct_error": b"junk", "empty": b"", "zip_head": b"PK\x03\x04junk", "pickle_head": b"\x80\x02junk"}
+
+
+@pytest.mark.parametrize("junk", sorted(JUNK))
+@pytest.mark.parametrize("slot", ["stylegan2", "swapae_swap", "alae_reconstruct", "tcp_region", "direction",
+                                  "ganspace"])
+def test_junk_checkpoints_are_one_error_line(tmp_path, capsys, monkeypatch, slot, junk):
+    """Was: junk bytes in a checkpoint parameter could end in a traceback (struct.error from the
+    unpickler, EOFError / BadZipFile from numpy). Now every plugin's loader answers with one line
+    naming the file, exit 2, and the run leaves no output folder."""
+    root = Path(ganedit.__file__).parents[1]
+    monkeypatch.chdir(root)  # the shipped configs name bundled files relative to the repository
+    suffix = {"direction": ".npy", "ganspace": ".npz"}.get(slot, ".pt")
+    bad = tmp_path / f"junk{suffix}"
+    bad.write_bytes(JUNK[junk])
+    if slot in ("direction", "ganspace"):
+        editor = {"type": slot, "params": {"path": str(bad)}}
+        cfg = write_config(tmp_path / "c.yaml", invert_config(str(png(tmp_path / "a.png", 1)), editors=[editor]))
+        override = []
+    elif slot == "stylegan2":
+        cfg, override = write_config(tmp_path / "c.yaml", SAMPLE), ["--set", f"generator.params.checkpoint={bad}"]
+    else:
+        key = "encoder" if slot == "tcp_region" else "generator"
+        cfg, override = root / "configs" / f"{slot}.yaml", ["--set", f"{key}.params.checkpoint={bad}"]
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, "run", cfg, "-o", out, "-q", *override)
+    assert code == 2
+    one_error(err, str(bad))
+    assert not out.exists()
+
+
 def test_nan_pixels_refuse_the_image_on_its_own_line(tmp_path, capsys):
     """Was: a float TIFF with NaN pixels became a black target reported "ok"."""
     arr = np.full((16, 16), 0.5, dtype=np.float32)

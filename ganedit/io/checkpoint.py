@@ -245,16 +245,24 @@ def _weights_kind(path: Path) -> str | None:
     return None
 
 
-def _numpy_tensors(path: Path) -> dict[str, torch.Tensor] | torch.Tensor:
-    """The floating-point arrays of an ``.npy`` file or ``.npz`` archive as tensors (no pickles)."""
+def read_numpy(path: str | os.PathLike) -> torch.Tensor | dict[str, torch.Tensor]:
+    """The arrays of a numpy file, read without pickles: a tensor for ``.npy``, ``{name: tensor}``
+    for an ``.npz`` archive; any unreadable file is a :class:`CheckpointError` naming it. Values are
+    not checked (callers name what they read in :func:`check_finite`)."""
     import numpy as np
 
-    loaded = np.load(path, allow_pickle=False)
-    if isinstance(loaded, np.ndarray):
-        return torch.from_numpy(loaded) if loaded.dtype.kind in "fc" else torch.zeros(0)
-    with loaded:
-        arrays = {k: loaded[k] for k in loaded.files}
-    return {k: torch.from_numpy(a) for k, a in arrays.items() if a.dtype.kind in "fc"}
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: file not found")
+    try:
+        loaded = np.load(p, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            return torch.from_numpy(np.array(loaded))
+        with loaded:
+            return {k: torch.from_numpy(np.array(loaded[k])) for k in loaded.files}
+    except Exception as exc:  # noqa: BLE001 - junk bytes fail numpy in many ways (EOFError, BadZipFile, ...)
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{p}: not a readable numpy .npy/.npz file ({why})") from None
 
 
 def check_weights_file(path: str | os.PathLike, registry: Any = None) -> str | None:
@@ -279,7 +287,7 @@ def check_weights_file(path: str | os.PathLike, registry: Any = None) -> str | N
                     check_finite(fh.get_tensor(key), p, prefix=key)
             return kind
         if kind == "numpy":
-            check_finite(_numpy_tensors(p), p)
+            check_finite(read_numpy(p), p)
             return kind
     except DamagedWeightsError:
         raise
@@ -335,8 +343,8 @@ def _torch_load(path: str | os.PathLike, allow: tuple[type, ...]) -> Any:
             raise CheckpointError(f"{p}: refused to load: the file needs code objects beyond tensors and "
                                   f"containers ({found.group(1)}); nothing from it was executed") from None
         raise CheckpointError(f"{p}: not a readable torch checkpoint (truncated or another format)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, IndexError, KeyError, ValueError,
-            AttributeError, TypeError) as exc:
-        # Junk bytes make the unpickler fail in many ways; all mean "not a torch checkpoint".
+    except Exception as exc:  # noqa: BLE001
+        # Junk bytes make the unpickler fail in many ways (struct.error, RuntimeError, EOFError,
+        # BadZipFile, ...); all mean "not a torch checkpoint".
         raise CheckpointError(f"{p}: not a readable torch checkpoint (truncated or another format): "
                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None

@@ -12,12 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from pydantic import Field, FilePath
 
 from ganedit.interfaces import Edit, Editor, Generator, Params
-from ganedit.io.checkpoint import CheckpointError, check_finite, safe_torch_load
+from ganedit.io.checkpoint import CheckpointError, check_finite, read_numpy, safe_torch_load
 from ganedit.latent import Latent, LatentError
 
 from ganedit_inversion.editors.base import latent_ws, make_edit
@@ -33,11 +32,10 @@ def load_direction(path: str | Path) -> torch.Tensor:
     if p.suffix.lower() not in DIRECTION_SUFFIXES:
         raise CheckpointError(f"{p}: direction files must be {', '.join(DIRECTION_SUFFIXES)}")
     if p.suffix.lower() == ".npy":
-        try:
-            arr = np.load(p, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise CheckpointError(f"{p}: not a readable .npy array ({exc})") from None
-        t = torch.from_numpy(np.asarray(arr, dtype=np.float32))
+        t = read_numpy(p)
+        if not isinstance(t, torch.Tensor):
+            raise CheckpointError(f"{p}: an .npz archive, not one .npy array")
+        t = t.float()
     else:
         obj = safe_torch_load(p)
         if isinstance(obj, dict):

@@ -27,12 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from pydantic import Field, FilePath
 
 from ganedit.interfaces import Edit, Editor, Generator, Params
-from ganedit.io.checkpoint import CheckpointError, check_finite, safe_torch_load
+from ganedit.io.checkpoint import CheckpointError, check_finite, read_numpy, safe_torch_load
 from ganedit.latent import Latent, LatentError
 
 from ganedit_inversion.editors.base import latent_ws, render
@@ -66,11 +65,10 @@ class GanspaceComponents:
 
 def _arrays(path: Path) -> dict[str, Any]:
     if path.suffix.lower() == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                return {k: torch.from_numpy(np.asarray(data[k], dtype=np.float32)) for k in data.files}
-        except (OSError, ValueError) as exc:
-            raise CheckpointError(f"{path}: not a readable .npz archive ({exc})") from None
+        data = read_numpy(path)
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{path}: one .npy array, not an .npz archive (lat_comp, lat_mean, lat_stdev)")
+        return data
     obj = safe_torch_load(path)
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict of tensors (comp, mean, std), got {type(obj).__name__}")
