@@ -73,7 +73,7 @@ def cli(capsys, *args: Any) -> tuple[int, str, str]:
 
 def cli_process(*args: Any, **kw: Any) -> subprocess.CompletedProcess:
     """``python -m ganedit ARGS`` (the real entry point) in a subprocess, one torch thread."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", **kw.pop("env_extra", {}))
     env.pop("GANEDIT_STRICT_PLUGINS", None)
     kw.setdefault("capture_output", True)
     return subprocess.run([sys.executable, "-m", "ganedit", *map(str, args)], env=env, text=True, timeout=300, **kw)
@@ -762,6 +762,30 @@ def test_unknown_type_mentions_broken_plugins(tmp_path, capsys, odd_plugins):
         one_error(err, "generator.type: unknown generator type 'fancygan'",
                   "plugin 'broken' (ganedit-broken) failed to load: register failed: ImportError: missing "
                   "dependency foo; it may provide this component")
+
+
+def test_broken_and_hookless_plugins_installed_as_a_user_would(tmp_path):
+    """The same through real entry points (distributions on PYTHONPATH), the installed CLI in a
+    subprocess: a plugin whose import fails and one whose module implements no hook."""
+    site = tmp_path / "site"
+    for dist, module, code in (("broken", "ganedit_broken_mod", "import not_installed_dependency_xyz\n"),
+                               ("nohooks", "ganedit_nohooks_mod", "X = 1\n")):
+        info = site / f"ganedit_{dist}-0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: ganedit-{dist}\nVersion: 0\n")
+        (info / "entry_points.txt").write_text(f"[ganedit]\n{dist} = {module}\n")
+        (site / f"{module}.py").write_text(code)
+    env = {"PYTHONPATH": str(site)}
+    cfg = write_config(tmp_path / "f.yaml", {**SAMPLE, "generator": {"type": "fancygan"}})
+    res = cli_process("validate", cfg, env_extra=env)
+    assert res.returncode == 2
+    one_error(res.stderr, "generator.type: unknown generator type 'fancygan'",
+              "plugin 'broken' (ganedit-broken) failed to load: import failed: ModuleNotFoundError: No module named "
+              "'not_installed_dependency_xyz'; it may provide this component")
+    res = cli_process("plugins", env_extra=env)
+    assert res.returncode == 0, res.stderr
+    assert "ganedit-broken 0  [broken]" in res.stdout and "ganedit-nohooks 0  [warning]" in res.stdout
+    assert "implements no ganedit hook" in res.stdout
 
 
 def test_plugin_without_hooks_is_listed_with_a_warning(capsys, odd_plugins):
