@@ -260,7 +260,7 @@ class InvertTask(Task, name="invert"):
                                                               desc="images")):
             folder = context.output_dir / "inversions" / name
             source = self.source_of(path)
-            self._follow(context, name, source["path"], names)
+            self._follow(context, name, path, source["path"], names)
             record, why = self._previous(folder, fingerprint, source) if p.resume else (None, None)
             if record is not None:
                 counts["resumed"] += 1
@@ -304,7 +304,7 @@ class InvertTask(Task, name="invert"):
         return LPIPS("alex").to(context.device)
 
     @staticmethod
-    def _follow(context: Any, name: str, source_path: str, names: list[str]) -> None:
+    def _follow(context: Any, name: str, path: Path, source_path: str, names: list[str]) -> None:
         """Move an input's outputs written under another of its names (before or after another input
         with the same stem joined the run: ``a`` <-> ``a_<hash>``) to ``name``, so that they resume
         there and no folder is left under the old name."""
@@ -312,7 +312,7 @@ class InvertTask(Task, name="invert"):
         if (root / "inversions" / name / "record.json").is_file():
             return
         taken = {n.casefold() for n in names}
-        for old in former_names(source_path):
+        for old in former_names(path):
             if old.casefold() in taken:
                 continue
             try:
