@@ -322,8 +322,8 @@ class InvertTask(Task, name="invert"):
             if not isinstance(record, dict) or (record.get("source") or {}).get("path") != source_path:
                 continue
             for sub in ("inversions", "images"):
+                shutil.rmtree(root / sub / name, ignore_errors=True)  # leftovers without a record
                 if (root / sub / old).is_dir():
-                    shutil.rmtree(root / sub / name, ignore_errors=True)
                     (root / sub / old).rename(root / sub / name)
             record["name"] = name
             for key in ("latent", "noise", "generator"):
