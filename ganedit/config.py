@@ -655,6 +655,23 @@ def missing_paths(params: BaseModel, *names: str) -> list[str]:
     return problems
 
 
+def check_pair(encoder: ComponentSpec, generator: ComponentSpec, made: Any, taken: Any, what: str) -> None:
+    """Raise :class:`ConfigError` naming both checkpoints when an ``encoder`` that makes ``what`` =
+    ``made`` and a ``generator`` that takes ``taken`` do not work together (typically two
+    checkpoints of different models); a task calls it after building both, before any output."""
+    if made == taken:
+        return
+
+    def origin(spec: ComponentSpec) -> str:
+        checkpoint = getattr(spec.params, "checkpoint", None)
+        return f"{spec.type} {checkpoint}" if checkpoint else f"{spec.type} (random init)"
+
+    raise ConfigError([Problem("encoder", encoder.type,
+                               f"does not work with the generator: encoder {origin(encoder)} makes {what} {made}, "
+                               f"generator {origin(generator)} takes {taken}; use an encoder and a generator "
+                               f"of one model (the same checkpoint)")])
+
+
 def latent_space_problems(params: BaseModel, space: str, task: str) -> list[tuple[str, str]]:
     """``check_compatibility`` problems of a task that works in one latent ``space``: its ``encoder``
     slot must encode into it, its ``generator`` accept it and each of its ``editors`` edit it."""
@@ -681,6 +698,7 @@ __all__ = [
     "Slot",
     "SlotList",
     "apply_overrides",
+    "check_pair",
     "check_weights",
     "component_slots",
     "config_files",

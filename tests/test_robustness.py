@@ -664,6 +664,36 @@ def test_junk_checkpoints_are_one_error_line(tmp_path, capsys, monkeypatch, slot
     assert not out.exists()
 
 
+@pytest.mark.parametrize("config, slot, which, needles", [
+    ("swapae_swap", "encoder", "swapae_official/latest_checkpoint.pth",
+     ["makes codes of (structure, texture) channels (8, 64)", "takes (4, 128)"]),
+    ("swapae_swap", "generator", "swapae_official/latest_checkpoint.pth", ["makes codes", "(4, 128)", "takes (8, 64)"]),
+    ("tcp_region", "encoder", "swapae_official/latest_checkpoint.pth", ["makes codes", "(8, 64)", "takes (4, 128)"]),
+    ("alae_reconstruct", "generator", "alae_official/checkpoint.pth", ["makes latents (num_ws, w_dim) (8, 64)",
+                                                                        "takes (12, 32)"]),
+    ("alae_reconstruct", "encoder", "alae_official/checkpoint.pth", ["makes latents (num_ws, w_dim) (12, 32)",
+                                                                      "takes (8, 64)"]),
+    ("alae_reconstruct", "generator", "lod=2", ["inputs are loaded at 16 px, the encoder reads 32 px images; set "
+                                                "resolution: 32"]),
+])
+def test_an_encoder_and_a_generator_of_two_models_is_one_error_line(tmp_path, capsys, monkeypatch, config, slot, which,
+                                                                     needles):
+    """Was: a ValueError traceback from deep in the forward pass (``codes of 4/128 channels,
+    generator expects 8/64``, ``encoder works at 128x128; got smaller images``). Now the task checks
+    the pair after building it, before writing anything, naming both checkpoints."""
+    root = Path(ganedit.__file__).parents[1]
+    monkeypatch.chdir(root)
+    src = fixture(*which.split("/")) if "/" in which else None
+    change = f"{slot}.params.checkpoint={src}" if src else f"{slot}.params.{which}"  # lod=2: the same model at 16 px
+    out = tmp_path / "out"
+    code, _, err = cli(capsys, "run", root / "configs" / f"{config}.yaml", "-o", out, "-q", "--set", "device=cpu",
+                       "--set", change)
+    assert code == 2
+    line = one_error(err, *needles)
+    assert src is None or str(src) in line
+    assert not out.exists()
+
+
 def test_nan_pixels_refuse_the_image_on_its_own_line(tmp_path, capsys):
     """Was: a float TIFF with NaN pixels became a black target reported "ok"."""
     arr = np.full((16, 16), 0.5, dtype=np.float32)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from pydantic import Field, FilePath
 
 import ganedit
-from ganedit.config import Slot, SlotList
+from ganedit.config import ConfigError, Problem, Slot, SlotList, check_pair
 from ganedit.interfaces import Encoder, Generator, NoiseMode
 from ganedit.latent import Latent
 from ganedit_stylealae.mixing import mixing_grid, resolve_ranges
@@ -169,7 +169,14 @@ class ALAEReconstructTask(ganedit.Task, name="alae_reconstruct"):
         for net in (encoder, generator):
             if isinstance(net, torch.nn.Module):
                 net.eval().requires_grad_(False)
-        x, names = self.load_inputs(p.resolution or generator.img_resolution)
+        check_pair(p.encoder, p.generator, (encoder.num_ws, encoder.w_dim), (generator.num_ws, generator.w_dim),
+                   "latents (num_ws, w_dim)")
+        size = p.resolution or generator.img_resolution
+        if encoder.img_resolution > size:  # the encoder only downscales
+            raise ConfigError([Problem("resolution", self.name, f"the inputs are loaded at {size} px, the encoder "
+                                       f"reads {encoder.img_resolution} px images; set resolution: "
+                                       f"{encoder.img_resolution} (or use an encoder and a generator of one model)")])
+        x, names = self.load_inputs(size)
         device, rng = context.device, context.generator()
 
         recs, latents = [], []

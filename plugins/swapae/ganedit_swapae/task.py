@@ -24,7 +24,7 @@ from pydantic import Field
 import ganedit
 from ganedit import Latent, Params
 from ganedit.builtin import ProceduralDrawing
-from ganedit.config import Slot, SlotList, latent_space_problems, missing_paths
+from ganedit.config import Slot, SlotList, check_pair, latent_space_problems, missing_paths
 
 from ganedit_swapae.editors import EncodingContext
 
@@ -51,6 +51,9 @@ class EncoderTask(ganedit.Task):
         p = self.params
         encoder = context.build("encoder", p.encoder).eval()
         generator = context.build("generator", p.generator).eval()
+        codes = [tuple(getattr(net.arch, f"{kind}_code_ch", None) for kind in ("spatial", "global"))
+                 for net in (encoder, generator)]
+        check_pair(p.encoder, p.generator, *codes, "codes of (structure, texture) channels")
         return encoder, generator, int(p.resolution or generator.img_resolution)
 
     def edit_context(self, context: Any, generator: ganedit.Generator, encoder: Any = None,
