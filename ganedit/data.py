@@ -345,6 +345,8 @@ def render_batch(structure_seeds: Sequence[int], texture_seeds: Sequence[int], r
         raise ValueError(f"{len(structure_seeds)} structure seeds but {len(texture_seeds)} texture seeds")
     patterns = check_patterns(patterns)
     check_palette(palette)
+    if not structure_seeds:
+        return torch.zeros(0, 3, resolution, resolution)
     n = resolution * supersample
     chunk = max(1, RENDER_CHUNK_PIXELS // (n * n))
     out = []

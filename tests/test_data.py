@@ -170,6 +170,7 @@ def test_batched_render_equals_one_at_a_time(palette, resolution, supersample, p
     batch = render_batch([s for s, _ in seeds], [t for _, t in seeds], resolution, supersample, patterns,
                          shape_labels, palette)
     assert batch.shape == (9, 3, resolution, resolution) and batch.is_contiguous()
+    assert render_batch([], [], resolution, supersample).shape == (0, 3, resolution, resolution)
     for img, (s, t) in zip(batch, seeds):
         assert torch.equal(img, render(s, t, resolution, supersample, patterns, shape_labels, palette))
 
