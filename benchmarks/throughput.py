@@ -21,6 +21,9 @@ Subcommands::
     # where one step's time goes (torch.profiler, CPU): a table per task
     python benchmarks/throughput.py profile --tasks swapae_train --steps 6
 
+    # procedural rendering: one image at a time against batches (and a base checkout, bit for bit)
+    python benchmarks/throughput.py render --base /path/to/old/checkout
+
     # does a bf16 loss curve follow fp32's? (runs made with `--set log_every=1`)
     python benchmarks/throughput.py curves --ref runs/fp32_s0 --seed runs/fp32_s1 --test runs/bf16_s0
 
@@ -163,11 +166,18 @@ def _table(results: dict[str, dict[str, list[dict[str, Any]]]], ref: str | None)
     return "\n".join(lines)
 
 
+def _commit(root: Path) -> str:
+    """Short commit of a checkout, ``+changes`` when its tracked files differ from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
+                           text=True)
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
 def _header(extra: str) -> str:
     import torch
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return (f"commit {commit.stdout.strip()}, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+    return (f"commit {_commit(ROOT)}, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} CPUs, load at start {os.getloadavg()[0]:.1f}; {extra}")
 
 
@@ -175,11 +185,9 @@ def cmd_compare(a: argparse.Namespace) -> dict[str, Any]:
     base = Path(a.base).resolve()
     if not (base / ".venv" / "bin" / "ganedit").exists():
         raise SystemExit(f"--base {base}: no .venv/bin/ganedit there (create the old checkout's own venv)")
-    base_commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=base, capture_output=True,
-                                 text=True).stdout.strip()
+    base_commit = _commit(base)
     after = Path(a.after).resolve()
-    after_commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=after, capture_output=True,
-                                  text=True).stdout.strip()
+    after_commit = _commit(after)
     arms = [(f"before {base_commit}", base, [], 1), (f"after {after_commit}", after, [], 1)]
     with tempfile.TemporaryDirectory() as tmp:
         res = _interleave(arms, a.tasks, a.steps, a.reps, Path(a.workdir), Path(tmp))
@@ -370,6 +378,66 @@ def _profile_invert(task: str, a: argparse.Namespace) -> dict[str, Any]:
     return {"summary": summary, "table": table}
 
 
+#: the procedural datasets of the shipped training configs: name -> (resolution, drawing options, batch)
+RENDER_DATASETS = {
+    "alae_train (32 px, per-region)": (32, {}, 32),
+    "stylegan2_train (64 px, per-region)": (64, {}, 16),
+    "swapae/tcp_train (64 px, global)": (64, {"patterns": ("flat", "gradient", "waves"), "shape_labels": "kind",
+                                               "palette": "global"}, 16),
+}
+
+
+def cmd_render(a: argparse.Namespace) -> dict[str, Any]:
+    """CPU seconds per procedural image: one at a time (``dataset[i]``) against whole batches
+    (``dataset.__getitems__``, what the training stream uses), interleaved, medians of ``--reps``
+    batches. With ``--base``, that checkout's ``ganedit/data.py`` draws one image at a time too,
+    and every image of this checkout must equal its image bit for bit (SHA-256 of the bytes)."""
+    import hashlib
+    import importlib.util
+
+    import torch
+
+    from ganedit.data import ProceduralDataset
+
+    torch.set_num_threads(1)
+    old = None
+    if a.base:
+        spec = importlib.util.spec_from_file_location("base_data", Path(a.base) / "ganedit" / "data.py")
+        old = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(old)  # type: ignore[union-attr]
+    digest = lambda xs: hashlib.sha256(b"".join(x.contiguous().numpy().tobytes() for x in xs)).hexdigest()  # noqa: E731
+    lines = ["| dataset | batch | one at a time ms/image | batched ms/image | speed-up | "
+             + ("base one at a time ms/image | speed-up against base | same pixels as base |" if old else ""),
+             "|---|---|---|---|---|" + ("---|---|---|" if old else "")]
+    out: dict[str, Any] = {}
+    for name, (res, kw, batch) in RENDER_DATASETS.items():
+        ds = ProceduralDataset(res, 50000, 0, **kw)
+        arms: dict[str, Any] = {"single": lambda idx: [ds[i] for i in idx], "batched": ds.__getitems__}
+        if old is not None:
+            ods = old.ProceduralDataset(res, 50000, 0, **kw)
+            arms["base"] = lambda idx, ods=ods: [ods[i] for i in idx]
+        times: dict[str, list[float]] = {k: [] for k in arms}
+        same = True
+        for rep in range(a.reps):
+            idx = list(range(rep * batch, (rep + 1) * batch))
+            got = {}
+            for k, fn in arms.items():
+                t0 = time.process_time()
+                got[k] = fn(idx)
+                times[k].append((time.process_time() - t0) / batch * 1e3)
+            if old is not None:
+                same &= digest(got["batched"]) == digest(got["base"]) == digest(got["single"])
+        med = {k: statistics.median(v) for k, v in times.items()}
+        row = f"| {name} | {batch} | {med['single']:.3f} | {med['batched']:.3f} | {med['single'] / med['batched']:.1f}x |"
+        if old is not None:
+            row += f" {med['base']:.3f} | {med['base'] / med['batched']:.1f}x | {'yes' if same else 'NO'} ({a.reps * batch} images) |"
+        lines.append(row)
+        out[name] = {"ms_per_image": med, "same_pixels_as_base": same if old is not None else None}
+    print(_header(f"one thread, CPU time, medians of {a.reps} batches"))
+    print("\n".join(lines))
+    return out
+
+
 def _windows(run: Path, steps: int, window: int) -> dict[str, list[float]]:
     """Mean of each logged loss over consecutive ``window``-step windows up to ``steps``."""
     rows = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines() if line.strip()]
@@ -427,6 +495,9 @@ def main(argv: list[str] | None = None) -> None:
     pr.add_argument("--steps", type=int, default=0, help="profiled steps (default: one regularisation cycle)")
     pr.add_argument("--rows", type=int, default=25)
     pr.add_argument("--set", action="append", default=[], help="extra config override")
+    rd = sub.add_parser("render", help="procedural images: one at a time against batched (and a base checkout)")
+    rd.add_argument("--base", help="a checkout whose ganedit/data.py draws the reference images")
+    rd.add_argument("--reps", type=int, default=8)
     cu = sub.add_parser("curves", help="does a bf16 loss curve follow fp32's (tolerance: seed-to-seed)?")
     cu.add_argument("--ref", required=True, help="run folder: fp32, seed 0")
     cu.add_argument("--seed", required=True, help="run folder: fp32, another seed")
@@ -434,10 +505,11 @@ def main(argv: list[str] | None = None) -> None:
     cu.add_argument("--steps", type=int, default=300)
     cu.add_argument("--window", type=int, default=50)
     cu.add_argument("--factor", type=float, default=1.0, help="allowed multiple of the seed-to-seed distance")
-    for p in (c, o, pr, cu):
+    for p in (c, o, pr, rd, cu):
         p.add_argument("--json", help="write the raw results here")
     a = ap.parse_args(argv)
-    res = {"compare": cmd_compare, "options": cmd_options, "profile": cmd_profile, "curves": cmd_curves}[a.cmd](a)
+    res = {"compare": cmd_compare, "options": cmd_options, "profile": cmd_profile, "render": cmd_render,
+           "curves": cmd_curves}[a.cmd](a)
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1, default=str))
 

@@ -145,3 +145,11 @@ def test_unused_run_options_names_what_a_config_sets():
     assert unused_run_options(RunConfig(task="x", precision="fp32")) == []
     assert unused_run_options(RunConfig(task="x", precision="bf16", channels_last=False, compile=True)) == [
         "precision: bf16", "channels_last: false", "compile: true"]
+
+
+def test_keep_freed_memory_takes_effect_once_on_glibc():
+    import platform
+
+    first = accel.keep_freed_memory()
+    assert accel.keep_freed_memory() is first  # once per process, same answer
+    assert first == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")

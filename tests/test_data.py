@@ -140,3 +140,51 @@ def test_dataset_config_errors_name_the_path():
     ds = ganedit.build("dataset", {"type": "procedural", "params": {
         "resolution": 16, "length": 2, "patterns": ["flat"], "shape_labels": "kind", "palette": "shared"}})
     assert ds.patterns == ("flat",) and ds.shape_labels == "kind" and ds.palette == "shared"
+
+
+# SHA-256 (first 16 hex digits) of the float32 bytes of images drawn by the one-image-at-a-time
+# renderer of main at c8e4227, before the batched renderer replaced it: the pixels must not move,
+# so bundled models and benchmark references keep their meaning.
+RENDER_HASHES = [
+    ((3, 4, 32, 2, PATTERNS, "order", "per_region"), "f4d8da2bf21bfd59"),
+    ((11, 5, 32, 2, PATTERNS, "kind", "shared"), "8be2ca961eb3a187"),
+    ((40, 41, 64, 2, ("flat", "gradient", "waves"), "kind", "global"), "902d576d446018d9"),
+    ((8, 9, 24, 3, ("stripes", "checks", "dots"), "order", "per_region"), "af772a53a26bcb57"),
+]
+
+
+@pytest.mark.parametrize("args,digest", RENDER_HASHES)
+def test_render_draws_the_same_pixels_as_before(args, digest):
+    import hashlib
+
+    assert hashlib.sha256(render(*args).numpy().tobytes()).hexdigest()[:16] == digest
+
+
+@pytest.mark.parametrize("palette", ["per_region", "shared", "global"])
+@pytest.mark.parametrize("resolution,supersample,patterns,shape_labels", [
+    (32, 2, PATTERNS, "order"), (20, 1, ("flat", "gradient", "waves"), "kind"), (12, 3, ("checks", "dots"), "order")])
+def test_batched_render_equals_one_at_a_time(palette, resolution, supersample, patterns, shape_labels):
+    from ganedit.data import render_batch
+
+    seeds = [(2 * i + 1, 7 * i + 3) for i in range(9)]
+    batch = render_batch([s for s, _ in seeds], [t for _, t in seeds], resolution, supersample, patterns,
+                         shape_labels, palette)
+    assert batch.shape == (9, 3, resolution, resolution) and batch.is_contiguous()
+    assert render_batch([], [], resolution, supersample).shape == (0, 3, resolution, resolution)
+    for img, (s, t) in zip(batch, seeds):
+        assert torch.equal(img, render(s, t, resolution, supersample, patterns, shape_labels, palette))
+
+
+def test_dataset_batches_equal_its_items_in_the_stream_and_in_workers():
+    from ganedit.training.data import DataStream
+
+    ds = ProceduralDataset(16, 40, seed=3, palette="global")
+    assert [x.shape for x in ds.__getitems__([0, 5])] == [(3, 16, 16)] * 2
+    stream = DataStream(ds, 6, seed=1)
+    batch = next(stream)
+    first_six = stream.epoch_indices(0)[:6]
+    assert torch.equal(batch, torch.stack([ds[i] for i in first_six]))
+    with pytest.raises(IndexError):
+        ds.__getitems__([0, 40])
+    workers = DataStream(ds, 6, seed=1, num_workers=1)
+    assert torch.equal(next(workers), batch)

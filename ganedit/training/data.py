@@ -19,6 +19,13 @@ def move_to(batch: Any, device: torch.device, non_blocking: bool = False) -> Any
     return batch
 
 
+def fetch(dataset: torch.utils.data.Dataset, indices: list[int]) -> list[Any]:
+    """The samples at ``indices``: through the dataset's ``__getitems__`` when it has one (as a
+    DataLoader does; e.g. the procedural dataset renders a whole batch at once), else one by one."""
+    getitems = getattr(dataset, "__getitems__", None)
+    return list(getitems(indices)) if getitems else [dataset[i] for i in indices]
+
+
 class DataStream:
     """A deterministic, infinite stream of batches whose position can be checkpointed.
 
@@ -104,7 +111,7 @@ class DataStream:
     def __next__(self) -> Any:
         if self.num_workers <= 0:
             idx, self.epoch, self.offset = self._take(self.epoch, self.offset, self._batch_size)
-            batch = self.collate_fn([self.dataset[i] for i in idx])
+            batch = self.collate_fn(fetch(self.dataset, idx))
         else:
             if self._loader_iter is None:
                 self._loader_iter = iter(self._make_loader())
