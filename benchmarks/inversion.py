@@ -12,7 +12,8 @@ editors (``--no-edits`` to skip them):
 * ``near_perfect``: the inverter of ``configs/near_inversion.yaml`` exactly as shipped;
 * ``--extra`` variants of it (:data:`VARIANTS`): ``literal`` (the literal global GAN term, no
   anchor), ``weights_only`` (no noise maps), ``no_edit`` (without the edit-consistency term),
-  ``gate`` (the paper's 1_p gate at p = 0.5 with L_global on every step);
+  ``gate`` (the paper's 1_p gate at p = 0.5 with L_global on every step), ``previous`` (the default
+  before: every synthesis layer tuned, adversarial terms every 4th step, 600 steps);
 * ``initial``: the config's nested starting inverter alone (e.g. an encoder's one pass).
 
 ``--config`` and ``--images`` point it at other models, e.g. the StyleALAE encoder chain.
@@ -60,6 +61,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "weights_only": {"tune_noise": False},
     "no_edit": {"edit_weight": 0.0},
     "gate": {"local_probability": 0.5, "global_every": 1},
+    # the default before issue 15's third session: every synthesis layer tuned, adversarial terms and
+    # D update every 4th step, 600-step limit
+    "previous": {"tune": "synthesis", "adversarial_every": 4, "steps": 600},
 }
 
 

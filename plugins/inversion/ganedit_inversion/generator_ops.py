@@ -132,6 +132,25 @@ def w_statistics(generator: Generator, samples: int, seed: int = 123) -> tuple[t
     return cache[key]
 
 
+_W_AXES: "weakref.WeakKeyDictionary[nn.Module, tuple[torch.Tensor, torch.Tensor]]" = weakref.WeakKeyDictionary()
+
+
+@torch.no_grad()
+def w_principal_axes(generator: Generator, like: torch.Tensor, samples: int = 2000,
+                     seed: int = 123) -> tuple[torch.Tensor, torch.Tensor]:
+    """Principal axes of mapped ``w`` (columns of ``[w_dim, w_dim]``, largest variance first) and the
+    std of ``w`` along each (``[w_dim]``), from ``samples`` seeded ``z``; cached per generator."""
+    if generator not in _W_AXES:
+        gen = torch.Generator().manual_seed(seed)
+        z = torch.randn(samples, generator.z_dim, generator=gen).to(device_of(generator))
+        w = generator.mapping(z, 1.0, None)[:, 0].double()
+        centred = w - w.mean(0)
+        _, sv, vh = torch.linalg.svd(centred, full_matrices=False)
+        _W_AXES[generator] = (vh.T.float(), (sv / (samples - 1) ** 0.5).float())
+    axes, stds = _W_AXES[generator]
+    return axes.to(like), stds.to(like)
+
+
 # ----------------------------------------------------------------------------- parameters
 
 

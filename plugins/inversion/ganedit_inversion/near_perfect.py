@@ -49,7 +49,7 @@ from ganedit.losses import d_logistic_loss, r1_penalty
 
 from ganedit_inversion.common import StopRule, make_rng, randn
 from ganedit_inversion.errors import InversionError
-from ganedit_inversion.generator_ops import fit_targets, frozen_copy, random_noise, synthesize
+from ganedit_inversion.generator_ops import fit_targets, frozen_copy, random_noise, synthesize, w_principal_axes
 from ganedit_inversion.losses import ReconstructionParams
 from ganedit_inversion.tuning import GeneratorTuningInverter, TuningParams, optimization_spec
 
@@ -86,8 +86,9 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
                                          "like the other draws; 1 = every step)")
         # --- L_local's adversarial term
         adversarial_weight: float = Field(0.005, ge=0, description="lambda of the local adversarial term")
-        adversarial_every: int = Field(4, ge=1, description="apply the local adversarial term (and its "
-                                       "discriminator update) every this many steps")
+        adversarial_every: int = Field(4, ge=1, description="apply the adversarial terms (the local one, and the "
+                                       "GAN part of L_global on steps that have L_global) and the discriminator "
+                                       "update every this many steps")
         # --- L_global
         global_weight: float = Field(1.0, ge=0, description="weight of L_global (0 = off)")
         global_adversarial: float = Field(0.005, ge=0, description="weight of the GAN part inside L_global")
@@ -110,11 +111,22 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
                                    "codes edited from the pivot w, G_theta(w') - G_theta(w) should stay "
                                    "G(w') - G(w), the edit's effect on the original generator (0 = off)")
         edit_every: int = Field(3, ge=1, description="apply the edit-consistency term every this many steps")
-        edit_batch: int = Field(2, ge=1, le=64, description="edited codes per application: half mix in a random "
-                                "sample's codes before or after a random crossover layer (style mixing), half "
-                                "move every layer part of the way toward it (a direction edit)")
+        edit_batch: int = Field(2, ge=1, le=64, description="edited codes per application, their kinds taken in "
+                                "turn from edit_codes")
+        edit_codes: list[Literal["mix", "toward", "direction", "principal"]] = Field(
+            default_factory=lambda: ["mix", "toward"], min_length=1,
+            description="how the edited codes are drawn (ours; each a random edit, never the evaluation's): "
+                        "`mix` a random sample's codes before or after a random crossover layer (style mixing); "
+                        "`toward` every layer part of the way toward a random sample; `direction` a random unit "
+                        "direction of W, `principal` one of the edit_principal top principal directions of mapped "
+                        "w, each moved by up to edit_strength std of w along it, on every layer or on a random "
+                        "run of layers")
         edit_reach: float = Field(0.5, gt=0, le=1, description="largest step toward the random sample of the "
-                                  "all-layer edits (fraction of the way)")
+                                  "`toward` edits (fraction of the way)")
+        edit_strength: float = Field(3.0, gt=0, description="largest move of the `direction` / `principal` edits, "
+                                     "in std of mapped w along the direction")
+        edit_principal: int = Field(8, ge=1, description="principal directions of mapped w the `principal` "
+                                    "edits draw from")
         # --- the discriminator
         discriminator: Slot("discriminator") | None = Field(
             None, description="discriminator to use instead of the one stored with the generator")
@@ -192,6 +204,8 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
         if p.edit_weight > 0:
             state["edit_rng"] = make_rng(int(torch.randint(0, 2**62, (1,), generator=rng).item()))
             state["pivot"] = pivot
+            if {"direction", "principal"} & set(p.edit_codes):
+                state["w_basis"] = w_principal_axes(original, pivot)
         if p.local_probability < 1:
             # its own stream, so the gate does not shift the global term's z draws
             state["gate_rng"] = make_rng(int(torch.randint(0, 2**62, (1,), generator=rng).item()))
@@ -213,23 +227,45 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
         return fit_targets(batch.to(like.device), state["tuned"], "near_perfect dataset")
 
     def _edited_codes(self, state: dict[str, Any], like: torch.Tensor) -> torch.Tensor:
-        """``edit_batch`` codes edited from the pivot (see ``edit_batch``), ``[k, num_ws, w_dim]``."""
+        """``edit_batch`` codes edited from the pivot (see ``edit_codes``), ``[k, num_ws, w_dim]``."""
         p, original, pivot, rng = self.params, state["original"], state["pivot"][:1], state["edit_rng"]
         z = randn((p.edit_batch, original.z_dim), rng, like)
         with torch.no_grad():
             w_z = original.mapping(z, p.truncation_psi, None)
         n = original.num_ws
         mask = torch.zeros(p.edit_batch, n, 1, dtype=pivot.dtype, device=pivot.device)
+        moves = torch.zeros(p.edit_batch, 1, original.w_dim, dtype=pivot.dtype, device=pivot.device)
         for i in range(p.edit_batch):
-            if i % 2 == 0:  # style mixing at a random crossover, as StyleGAN2 trains: the sample's
+            kind = p.edit_codes[i % len(p.edit_codes)]
+            if kind == "mix":  # style mixing at a random crossover, as StyleGAN2 trains: the sample's
                 cut = int(torch.randint(1, max(n, 2), (1,), generator=rng))  # codes before or after it
                 if bool(torch.rand((), generator=rng) < 0.5):
                     mask[i, :cut] = 1.0
                 else:
                     mask[i, cut:] = 1.0
-            else:  # every layer part of the way toward the sample
+            elif kind == "toward":  # every layer part of the way toward the sample
                 mask[i] = float(torch.rand((), generator=rng)) * p.edit_reach
-        return pivot + mask * (w_z - pivot)
+            else:  # a direction edit of SeFa-like size on every layer or on a random run of layers
+                axes, stds = state["w_basis"]
+                if kind == "direction":
+                    d = torch.randn(original.w_dim, generator=rng).to(pivot)
+                    d = d / d.norm()
+                    std = float((axes.T @ d).pow(2).mul(stds.pow(2)).sum().sqrt())
+                else:
+                    k = int(torch.randint(0, min(p.edit_principal, axes.shape[1]), (1,), generator=rng))
+                    d, std = axes[:, k], float(stds[k])
+                strength = (2 * float(torch.rand((), generator=rng)) - 1) * p.edit_strength
+                if bool(torch.rand((), generator=rng) < 0.5):
+                    mask[i] = 1.0
+                else:
+                    a = int(torch.randint(0, n, (1,), generator=rng))
+                    b = int(torch.randint(a + 1, n + 1, (1,), generator=rng))
+                    mask[i, a:b] = 1.0
+                moves[i, 0] = strength * std * d
+        towards = torch.tensor([k in ("mix", "toward") for k in
+                                (p.edit_codes[i % len(p.edit_codes)] for i in range(p.edit_batch))],
+                               device=pivot.device).view(-1, 1, 1)
+        return pivot + mask * torch.where(towards, w_z - pivot, moves)
 
     def _edit_consistency(self, state: dict[str, Any], recon: torch.Tensor) -> torch.Tensor:
         """Mean squared difference between the tweaked and the original effect of random edits, both
@@ -238,9 +274,10 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
         codes = self._edited_codes(state, recon)
         k = codes.shape[0]
         maps = [m.detach().expand(k, -1, -1, -1) for m in state["noise"]] if state.get("noise") else None
-        with torch.no_grad():
-            before = synthesize(original, state["pivot"][:1], "const", [m[:1] for m in maps] if maps else None)
-            want = synthesize(original, codes, "const", maps) - before + recon.detach()
+        with torch.no_grad():  # the pivot and its edits through the original in one batch
+            both = synthesize(original, torch.cat([state["pivot"][:1], codes]), "const",
+                              [m[:1].expand(k + 1, -1, -1, -1) for m in maps] if maps else None)
+            want = both[1:] - both[:1] + recon.detach()
         got = synthesize(tuned, codes, "const", maps)
         return (got - want).pow(2).mean()
 
@@ -275,7 +312,9 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
             loss = recon.new_zeros(())  # 1_p = 0: this step is L_global only (if scheduled)
 
         do_global = p.global_weight > 0 and step % p.global_every == 0
-        adversarial_global = do_global and p.global_adversarial > 0 and d is not None
+        adversarial_global = do_global and p.global_adversarial > 0 and d is not None and \
+            step % p.adversarial_every == 0
+        do_global = do_global and (adversarial_global or p.global_anchor > 0)  # else nothing to apply
         fake = real = maps = ws_z = None
         if do_global:
             z = randn((p.global_batch, original.z_dim), state["rng"], recon)

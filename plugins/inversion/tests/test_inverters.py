@@ -405,3 +405,49 @@ def test_near_perfect_tune_noise_fits_faster(generator, discriminator, target, p
                           **common).invert(generator, target)
     changed = [not torch.equal(a, b) for a, b in zip(fine.noise, generator.noise_buffers())]
     assert changed == [False] * (len(changed) - 2) + [True, True]
+
+
+def test_edit_codes_draw_edits_of_each_kind(generator, discriminator, target, pivot_spec):
+    """`direction` / `principal` edits (ours) move the pivot along one W direction by at most
+    edit_strength std of mapped w along it, on every layer or on one run of layers; `mix` takes a random
+    sample's codes on a prefix or a suffix of the layers."""
+    from ganedit_inversion.common import make_rng
+    from ganedit_inversion.generator_ops import frozen_copy, w_principal_axes
+
+    inv = build_inverter("near_perfect", **np_params(pivot_spec, edit_codes=["direction", "principal", "mix"],
+                                                      edit_batch=30, edit_strength=2.0, edit_principal=3))
+    with torch.no_grad():
+        pivot = generator.mapping(torch.randn(1, generator.z_dim, generator=torch.Generator().manual_seed(1)))
+    state = inv.setup(generator, frozen_copy(generator), target, pivot, make_rng(0), discriminator)
+    codes = inv._edited_codes(state, pivot)
+    axes, stds = w_principal_axes(generator, pivot)
+    n = generator.num_ws
+    for i in range(30):
+        delta = codes[i] - pivot[0]
+        moved = [j for j in range(n) if float(delta[j].abs().max()) > 0]
+        assert moved and moved == list(range(moved[0], moved[-1] + 1)), moved  # one run of layers
+        kind = ["direction", "principal", "mix"][i % 3]
+        if kind == "mix":
+            assert moved[0] == 0 or moved[-1] == n - 1, moved
+            continue
+        move = delta[moved[0]]
+        assert all(torch.allclose(delta[j], move) for j in moved)
+        d = move / move.norm()
+        std = float((axes.T @ d).pow(2).mul(stds.pow(2)).sum().sqrt())
+        assert float(move.norm()) <= 2.0 * std * (1 + 1e-4)
+        if kind == "principal":  # one of the 3 top axes
+            assert max(abs(float(d @ axes[:, k])) for k in range(3)) > 1 - 1e-4
+
+
+def test_adversarial_every_schedules_the_gan_parts_and_d_updates(generator, discriminator, target, pivot_spec):
+    """With L_global on every step and adversarial_every 2, the anchor applies on every step, the GAN
+    parts (local and global) and the discriminator update on every 2nd."""
+    logged = {}
+    inv = build_inverter("near_perfect", **np_params(pivot_spec, steps=6, adversarial_every=2))
+    inv.invert(generator, target, discriminator=discriminator,
+               callback=lambda step, sc: "local" in sc and logged.setdefault(step, set(sc)))
+    assert sorted(logged) == list(range(6))
+    for step, keys in logged.items():
+        assert "global_anchor" in keys
+        on = step % 2 == 0
+        assert on == ("global_gan" in keys) == ("adv_local" in keys) == ("d_loss" in keys), (step, keys)
