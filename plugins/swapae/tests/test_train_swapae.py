@@ -119,6 +119,12 @@ def test_short_run_finite_losses_export_and_exact_resume(tmp_path: Path):
     bundle.export_training_checkpoint(full / "checkpoints" / "last.pt", tmp_path / "from_last.safetensors")
     exported, trained = load_native(tmp_path / "from_last.safetensors")[0], load_native(model_path)[0]
     assert exported.keys() == trained.keys() and all(torch.equal(exported[k], trained[k]) for k in trained)
+    # ... and averages several files weight by weight (floats only), refusing other architectures.
+    tripled = {k: v * 3 if v.is_floating_point() else v for k, v in trained.items()}
+    mean = bundle.average([(trained, {}), (tripled, {})])
+    assert all(torch.allclose(mean[k], trained[k] * 2) for k in trained if trained[k].is_floating_point())
+    with pytest.raises(SystemExit, match="different architectures"):
+        bundle.average([(trained, {}), (dict(list(trained.items())[1:]), {})])
 
     # Interrupted after 4 steps, then resumed: the next losses equal the uninterrupted run's.
     part = tmp_path / "part"
