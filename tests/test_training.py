@@ -55,6 +55,7 @@ class ToyImages(torch.utils.data.Dataset):
 
 class ToyParams(TrainParams):
     hidden: int = 16
+    lr: float = 0.01
     nan_at: int = -1          # inject NaN into the D loss at this iteration
     signal_at: int = -1       # send SIGINT to ourselves during this iteration
 
@@ -70,8 +71,8 @@ class ToyTrainer(Trainer):
         self.G = self.add_module("g", g)
         self.D = self.add_module("d", d)
         self.add_ema("g_ema", "g", decay=0.9)
-        self.add_optimizer("g", make_adam(g.parameters(), 0.01))
-        self.add_optimizer("d", make_adam(d.parameters(), 0.01, reg_every=2))
+        self.add_optimizer("g", make_adam(g.parameters(), p.lr))
+        self.add_optimizer("d", make_adam(d.parameters(), p.lr, reg_every=2))
         self.set_data(ToyImages())
         self.running = torch.zeros(())
         self.first_batch_sum: float | None = None
@@ -260,6 +261,17 @@ def test_resume_reports_changed_settings(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "resumed from" in err and "at step 2" in err
     assert "resuming with changed settings: nan_at" in err
+
+
+def test_resume_with_a_changed_lr_uses_the_new_rate(tmp_path):
+    first, _ = train(tmp_path, steps=2, sample_every=0)
+    old_d = first.optimizers["d"].param_groups[0]["lr"]
+    resumed, summary = train(tmp_path, steps=3, sample_every=0, lr=0.005)
+    assert summary["start_step"] == 2
+    assert resumed.optimizers["g"].param_groups[0]["lr"] == 0.005
+    # The lazy-regularisation correction of D's rate is applied to the new rate, not the old one.
+    assert resumed.optimizers["d"].param_groups[0]["lr"] == pytest.approx(old_d / 2)
+    assert resumed.optimizers["g"].state  # the Adam moments did come from the checkpoint
 
 
 def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path):

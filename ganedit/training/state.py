@@ -113,10 +113,16 @@ def load_trainer_state(trainer: Any, state: dict[str, Any], source: str = "check
         raise CheckpointError(f"{source}: optimizers {sorted(theirs)} do not match this trainer's "
                               f"{sorted(trainer.optimizers)}")
     for name, opt in trainer.optimizers.items():
+        # The moments come from the checkpoint; the hyperparameters (lr, betas, ...) stay the ones
+        # this run's settings built, so a run resumed with a changed `lr` uses the new rate
+        # (load_state_dict would silently bring back the old one). Unchanged settings: identical.
+        built = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
         try:
             opt.load_state_dict(theirs[name])
         except (ValueError, KeyError) as exc:
             raise CheckpointError(f"{source}: optimizer {name!r} state does not fit: {exc}") from None
+        for group, settings in zip(opt.param_groups, built):
+            group.update(settings)
     if trainer.data is not None and state.get("data"):
         trainer.data.load_state_dict(state["data"])
     trainer.load_extra_state(state.get("extra", {}))
