@@ -72,7 +72,7 @@ VARIANTS = {
 
 
 def _invert_config(task: str, root: Path, tmp: Path) -> Path:
-    """near_inversion.yaml as shipped (near_perfect), or with the inverter swapped for PTI's defaults."""
+    """``root``'s near_inversion.yaml (near_perfect), or with the inverter swapped for PTI's defaults."""
     src = root / "configs" / "near_inversion.yaml"
     if task == "near_perfect":
         return src
@@ -86,14 +86,18 @@ def _invert_config(task: str, root: Path, tmp: Path) -> Path:
 
 
 def run_once(root: Path, task: str, overrides: list[str], steps: int, threads: int, out: Path,
-             tmp: Path) -> dict[str, Any]:
-    """One whole ``ganedit run`` of ``task`` in checkout ``root``; its wall/CPU time and numbers."""
+             tmp: Path, config_root: Path | None = None) -> dict[str, Any]:
+    """One whole ``ganedit run`` of ``task`` in checkout ``root``; its wall/CPU time and numbers.
+
+    The config file is ``config_root``'s (default: ``root``'s own): a before/after comparison runs the
+    old checkout's file in both checkouts, so only the code and its defaults differ."""
     exe = root / ".venv" / "bin" / "ganedit"
+    config_root = config_root or root
     if task in TRAIN:
-        cfg = root / TRAIN[task]
+        cfg = config_root / TRAIN[task]
         sets = [f"steps={steps}", f"threads={threads}", "num_workers=0", "resume=false"]
     elif task in INVERT:
-        cfg = _invert_config(task, root, tmp)
+        cfg = _invert_config(task, config_root, tmp)
         sets = [f"threads={threads}", "resume=false", "editors=[]", "inputs=[" + ",".join(INVERT_INPUTS) + "]"]
     else:
         raise SystemExit(f"unknown task {task!r}; choose from {', '.join([*TRAIN, *sorted(INVERT)])}")
@@ -131,14 +135,16 @@ def _median(rows: list[dict[str, Any]], key: str) -> float:
 
 
 def _interleave(arms: list[tuple[str, Path, list[str], int]], tasks: list[str], steps: int, reps: int,
-                workdir: Path, tmp: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Every task: ``reps`` rounds of one run of each arm (label, root, overrides, threads)."""
+                workdir: Path, tmp: Path, config_root: Path | None = None) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Every task: ``reps`` rounds of one run of each arm (label, root, overrides, threads); config files
+    from ``config_root`` when given, else each arm's own."""
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for task in tasks:
         results[task] = {label: [] for label, *_ in arms}
         for rep in range(reps):
             for label, root, overrides, threads in arms:
-                row = run_once(root, task, overrides, steps, threads, workdir / f"{task}_{label.split()[0]}", tmp)
+                row = run_once(root, task, overrides, steps, threads, workdir / f"{task}_{label.split()[0]}", tmp,
+                               config_root)
                 results[task][label].append(row)
                 show = (f"{row['images_per_sec']:.1f} img/s (loop {row['loop_s']:.1f} s)" if task in TRAIN
                         else f"{row['s_per_image']:.1f} s/img, PSNR {row['psnr']:.2f} dB")
@@ -189,9 +195,13 @@ def cmd_compare(a: argparse.Namespace) -> dict[str, Any]:
     after = Path(a.after).resolve()
     after_commit = _commit(after)
     arms = [(f"before {base_commit}", base, [], 1), (f"after {after_commit}", after, [], 1)]
+    # Both checkouts run the BASE's config files (issue 14: the same file is compared, so the gain
+    # comes from the code and its defaults, not from a re-tuned config).
+    config_root = base if a.configs == "base" else None
     with tempfile.TemporaryDirectory() as tmp:
-        res = _interleave(arms, a.tasks, a.steps, a.reps, Path(a.workdir), Path(tmp))
-    print(_header(f"same config files, steps={a.steps}, threads=1, num_workers=0, medians of {a.reps}"))
+        res = _interleave(arms, a.tasks, a.steps, a.reps, Path(a.workdir), Path(tmp), config_root)
+    which = f"the config files of {base_commit}" if config_root else "each checkout's own config files"
+    print(_header(f"{which}, steps={a.steps}, threads=1, num_workers=0, medians of {a.reps}"))
     print(_table(res, arms[0][0]))
     return res
 
@@ -482,6 +492,8 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--base", required=True, help="the old checkout (with its own .venv)")
     c.add_argument("--after", default=str(ROOT), help="the new checkout (default: this one)")
     c.add_argument("--steps", type=int, default=150)
+    c.add_argument("--configs", choices=["base", "own"], default="base",
+                   help="config files: the base checkout's in both (default, the acceptance), or each its own")
     o = sub.add_parser("options", help="this checkout's run options")
     o.add_argument("--variants", type=split, default=["fp32", "bf16", "compile"])
     o.add_argument("--threads", type=lambda s: [int(x) for x in split(s)], default=[1, 2])

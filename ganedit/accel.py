@@ -50,13 +50,59 @@ def bf16_supported(device: torch.device | str) -> bool:
     return False
 
 
+#: bf16 must run the probe convolution at least this much faster than fp32 to be chosen under
+#: ``auto`` (a margin, so that load noise does not flip the choice between runs)
+BF16_MIN_SPEEDUP = 1.3
+_bf16_speedup_cache: dict[int, float] = {}  # torch threads -> measured speed-up
+
+
+def bf16_speedup(device: torch.device | str) -> float:
+    """Measured fp32 / bf16 time of a training-sized 3x3 convolution (forward + backward, channels_last,
+    at the current thread count) on a CPU; cached per thread count. CUDA: +inf where bf16 is supported.
+
+    Native bf16 is not always faster: AVX512-BF16 on AMD Zen 5 ran this convolution 2x faster than
+    fp32, while an Intel Xeon (model 207) that reports AVX512-BF16 without AMX ran it 2x slower
+    (docs/benchmarks.md, "bf16 on two CPUs"). So ``auto`` measures instead of trusting the flag."""
+    device = torch.device(device)
+    if not bf16_supported(device):
+        return 0.0
+    if device.type != "cpu":
+        return float("inf")
+    key = torch.get_num_threads()
+    if key not in _bf16_speedup_cache:
+        import time
+
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(8, 64, 32, 32, generator=g).to(memory_format=torch.channels_last)
+        w = torch.randn(64, 64, 3, 3, generator=g).to(memory_format=torch.channels_last)
+
+        def best(dtype: torch.dtype) -> float:
+            xi = x.to(dtype).requires_grad_(True)
+            wi = w.to(dtype).requires_grad_(True)
+            times = []
+            for _ in range(4):  # the first call builds the kernels: dropped by min()
+                t0 = time.perf_counter()
+                torch.nn.functional.conv2d(xi, wi, padding=1).sum().backward()
+                times.append(time.perf_counter() - t0)
+            return min(times[1:])
+
+        _bf16_speedup_cache[key] = best(torch.float32) / best(torch.bfloat16)
+    return _bf16_speedup_cache[key]
+
+
 def resolve_precision(requested: str | None, device: torch.device | str, default: str = "fp32") -> str:
     """The precision a run uses: ``requested`` (``None``/``'auto'``: the task's ``default``, which
-    falls back to fp32 where the hardware has no native bf16)."""
+    falls back to fp32 where the hardware has no native bf16, or on a CPU where bf16 convolutions
+    measure less than :data:`BF16_MIN_SPEEDUP` times faster than fp32's)."""
     device = torch.device(device)
     if requested in (None, "auto"):
-        if default == "bf16" and not bf16_supported(device):
-            return "fp32"
+        if default == "bf16":
+            speedup = bf16_speedup(device)
+            if speedup < BF16_MIN_SPEEDUP:
+                if speedup > 0:
+                    log.info("precision auto: fp32 (bf16 convolutions measured %.2fx of fp32's speed here)",
+                             speedup)
+                return "fp32"
         if default == "fp16" and device.type != "cuda":
             return "fp32"
         return default
@@ -309,6 +355,7 @@ __all__ = [
     "Precision",
     "as_float",
     "batch_to_channels_last",
+    "bf16_speedup",
     "bf16_supported",
     "compile_unavailable",
     "fast_adam_options",

@@ -32,6 +32,29 @@ def test_resolve_precision_defaults_fallbacks_and_errors(monkeypatch):
     assert resolve_precision("auto", "cpu", default="fp16") == "fp32"  # fp16 autocast: CUDA only
     with pytest.raises(ValueError, match="precision must be one of"):
         resolve_precision("int8", "cpu")
+    monkeypatch.undo()
+
+
+def test_auto_takes_bf16_only_where_it_measures_faster(monkeypatch):
+    # Native bf16 is not always faster (an Intel CPU with AVX512-BF16 but no AMX ran the probe
+    # convolution 1.8x slower): `auto` goes by the measured speed-up, with a margin.
+    monkeypatch.setattr(accel, "bf16_speedup", lambda device: 0.55)
+    assert resolve_precision("auto", "cpu", default="bf16") == "fp32"
+    monkeypatch.setattr(accel, "bf16_speedup", lambda device: 1.2)
+    assert resolve_precision("auto", "cpu", default="bf16") == "fp32"  # within the margin: keep fp32
+    monkeypatch.setattr(accel, "bf16_speedup", lambda device: 2.0)
+    assert resolve_precision("auto", "cpu", default="bf16") == "bf16"
+    assert resolve_precision("fp32", "cpu", default="bf16") == "fp32"  # asked for: given
+
+
+def test_bf16_speedup_is_measured_once_per_thread_count(monkeypatch):
+    monkeypatch.setattr(accel, "_bf16_speedup_cache", {})
+    monkeypatch.setattr(accel, "bf16_supported", lambda device: True)
+    first = accel.bf16_speedup("cpu")
+    assert 0 < first < float("inf")
+    assert accel.bf16_speedup("cpu") == first  # cached: the choice cannot flip within a process
+    monkeypatch.setattr(accel, "bf16_supported", lambda device: False)
+    assert accel.bf16_speedup("cpu") == 0.0
     with pytest.raises(ValueError, match="precision must be one of"):
         Accel("cpu", precision="half")
 
