@@ -24,6 +24,10 @@ which stands for its ``checkpoints/step-*.pt`` snapshots and ``last.pt``, giving
   images, found by N Adam steps on the pixel MSE from E(x) (const noise). If even this stays
   below a target, no encoder can reach it with this generator.
 
+**w+ encoder control** (``--wplus-encoder STEPS``, ours): the model's E with a zero-initialised
+linear head that gives each style slot its own w from E's per-block terms, E and head trained on
+the pixel error with G frozen: how much of G's per-slot reach an encoder recovers.
+
 **Autoencoder control** (``--autoencoder START,MAX,LATENT,LR``, repeatable): E and G of that width
 trained from scratch as a plain autoencoder, ``mean((G(E(x)) - x)^2)`` on the training stream only
 (no GAN, no reciprocity; Adam betas (0, 0.99), batch 16, ``--autoencoder-steps`` iterations, fixed
@@ -34,6 +38,7 @@ Usage::
     python benchmarks/alae_reconstruction.py                               # the bundled model
     python benchmarks/alae_reconstruction.py runs/alae_a runs/alae_b/stylealae.safetensors
     python benchmarks/alae_reconstruction.py --optimise-steps 0 --json out.json runs/alae_a
+    python benchmarks/alae_reconstruction.py --no-references --optimise-steps 0 --wplus-encoder 3000
     python benchmarks/alae_reconstruction.py --no-references --autoencoder 16,64,64,0.0015 \
         --autoencoder 32,128,64,0.0015 --autoencoder-steps 1000 --optimise-steps 0
 """
@@ -217,6 +222,57 @@ def autoencoder_control(spec: str, steps: int, seed: int = 0) -> Any:
     return model.eval()
 
 
+def wplus_encoder_control(model: Any, steps: int, lr: float = 1e-3, batch: int = 32,
+                          seed: int = 0) -> dict[str, float]:
+    """A per-slot (w+) encoder on top of the model's E (ours, a control): slot ``j`` gets
+    ``w + H_j([t_1 .. t_2L])``, where ``t_i`` are E's mapped block statistics (whose sum is E's w)
+    and ``H`` is a linear head initialised to zero, so training starts at the model's own
+    reconstruction. E and H are trained ``steps`` iterations on the pixel MSE of G(E+(x)) with G and
+    F frozen (random noise, Adam (0.9, 0.99)), then the six images are measured as in the row above.
+    It asks whether an encoder that can use the generator's per-slot reach (best w+, above) closes
+    the gap; the model itself is left unchanged (a copy is trained)."""
+    import copy
+
+    from torch import nn
+
+    from ganedit.data import ProceduralDataset
+    from ganedit.metrics import psnr, ssim
+
+    model = copy.deepcopy(model)
+    model.requires_grad_(False)
+    enc, n, size = model.encoder, model.arch.num_ws, model.arch.latent_size
+    head = nn.Linear(2 * len(enc.encode_block) * size, n * size)
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+
+    def encode(x: torch.Tensor) -> torch.Tensor:
+        stats = enc.statistics(x)
+        blocks = enc.encode_block[len(enc.encode_block) - len(stats):]
+        terms = [t for b, st in zip(blocks, stats) for t in (b.style_1(st.stats_1), b.style_2(st.stats_2))]
+        return sum(terms)[:, None] + head(torch.cat(terms, 1)).view(-1, n, size)
+
+    enc.requires_grad_(True)
+    opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=lr, betas=(0.9, 0.99))
+    data = ProceduralDataset(model.arch.resolution, length=steps * batch, seed=seed)
+    noise = torch.Generator().manual_seed(seed + 1)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for it in range(steps):
+            x = torch.stack(data.__getitems__(list(range(it * batch, (it + 1) * batch))))
+            loss = (model.decoder(encode(x), None, 1.0, "random", generator=noise) - x).pow(2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    held = held_out_images(model.arch.resolution)
+    with torch.no_grad():
+        styles = encode(held)
+        rec = decode(model, styles, "random")
+        row = {"held6_psnr": float(psnr(rec, held).mean()), "held6_ssim": float(ssim(rec, held).mean())}
+        rec = decode(model, styles, "const")
+        row["held6_const_psnr"] = float(psnr(rec, held).mean())
+    return row
+
+
 def measure(model: Any, optimise_steps: int, autoencoder: bool = False) -> dict[str, float]:
     res = model.arch.resolution
     held = held_out_images(res)
@@ -261,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--autoencoder", action="append", default=[], metavar="START,MAX,LATENT,LR",
                     help="also train this plain-autoencoder control (repeatable; see the module doc)")
     ap.add_argument("--autoencoder-steps", type=int, default=1000)
+    ap.add_argument("--wplus-encoder", type=int, default=0, metavar="STEPS",
+                    help="also train the per-slot (w+) encoder control on each model for STEPS iterations "
+                         "(batch 32; see wplus_encoder_control)")
     ap.add_argument("--no-references", action="store_true", help="leave out the model-free reference rows")
     ap.add_argument("--pca-images", type=int, default=4000,
                     help="training images for the best-linear-code references (0: leave them out)")
@@ -279,6 +338,14 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(f"{label}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()
                                             if isinstance(v, float)), file=sys.stderr, flush=True)
+            if args.wplus_encoder:
+                t = time.perf_counter()
+                plus = {"model": f"{label} + w+ encoder control ({args.wplus_encoder} its)",
+                        **wplus_encoder_control(model, args.wplus_encoder),
+                        "seconds": round(time.perf_counter() - t, 1)}
+                rows.append(plus)
+                print(f"{plus['model']}: " + ", ".join(f"{k} {v:.3f}" for k, v in plus.items()
+                                                      if isinstance(v, float)), file=sys.stderr, flush=True)
     for spec in args.autoencoder:
         t = time.perf_counter()
         model = autoencoder_control(spec, args.autoencoder_steps)

@@ -232,11 +232,18 @@ class InvertTask(Task, name="invert"):
         self.reference_inverter = self._reference(context, inverter)
         self.resolution = p.resolution
         discriminator = generator.discriminator() if callable(getattr(generator, "discriminator", None)) else None
-        # Run option precision: the inversion's forward passes under autocast (default fp32).
-        self.accel = Accel.from_context(context)
-        ignored = [o for o in unused_run_options(context.config) if not o.startswith("precision")]
+        # Run options: precision (the inversion's forward passes under autocast, default fp32) and
+        # channels_last (default on a CPU: the batch-1 to batch-4 passes of the generator and the
+        # discriminator run 1.1-1.6x faster with NHWC kernels, docs/benchmarks.md).
+        device = next(iter(generator.parameters()), torch.zeros(())).device
+        self.accel = Accel.from_context(context, device, channels_last=device.type == "cpu")
+        generator = self.accel.module(generator)
+        if discriminator is not None:
+            discriminator = self.accel.module(discriminator)
+        ignored = [o for o in unused_run_options(context.config) if o.startswith("compile")]
         if ignored:
-            context.log(f"invert: {', '.join(ignored)} had no effect (this task uses the run option precision only)")
+            context.log(f"invert: {', '.join(ignored)} had no effect (this task uses the run options precision "
+                        "and channels_last)")
         check = getattr(inverter, "check_generator", None)
         if callable(check):
             check(generator, discriminator)  # config-level problems stop the run before any image

@@ -414,7 +414,7 @@ def test_edit_codes_draw_edits_of_each_kind(generator, discriminator, target, pi
     from ganedit_inversion.common import make_rng
     from ganedit_inversion.generator_ops import frozen_copy, w_principal_axes
 
-    inv = build_inverter("near_perfect", **np_params(pivot_spec, edit_codes=["direction", "principal", "mix"],
+    inv = build_inverter("near_perfect", **np_params(pivot_spec, edit_weight=0.3, edit_codes=["direction", "principal", "mix"],
                                                       edit_batch=30, edit_strength=2.0, edit_principal=3))
     with torch.no_grad():
         pivot = generator.mapping(torch.randn(1, generator.z_dim, generator=torch.Generator().manual_seed(1)))

@@ -14,7 +14,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganedit_stylealae.arch import ALAEArch
-from ganedit_stylealae.layers import FromRGB, GainConv2d, GainLinear, binomial_blur, instance_stats, lrelu
+from ganedit_stylealae.layers import (
+    FromRGB,
+    GainConv2d,
+    GainLinear,
+    binomial_blur,
+    instance_norm,
+    instance_stats,
+    lrelu,
+)
 
 
 @dataclass
@@ -44,13 +52,13 @@ class EncodeBlock(nn.Module):
         """``(features, stats_1, stats_2)``; the encoder maps the statistics with ``style_1/2``."""
         x = lrelu(self.conv_1(x) + self.bias_1)
         stats_1 = instance_stats(x)
-        x = F.instance_norm(x, eps=1e-5)
+        x = instance_norm(x, eps=1e-5)
         x = self.conv_2(self.blur(x))
         if not self.fused_scale:
             x = F.avg_pool2d(x, 2, 2)
         x = lrelu(x + self.bias_2)
         stats_2 = instance_stats(x)
-        return F.instance_norm(x, eps=1e-5), stats_1, stats_2
+        return instance_norm(x, eps=1e-5), stats_1, stats_2
 
     def term(self, stats_1: torch.Tensor, stats_2: torch.Tensor) -> torch.Tensor:
         """This block's contribution ``C [stats]`` to w."""

@@ -13,6 +13,7 @@ multiplier 0.1 for the mapping network F and the latent discriminator D.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,30 @@ LRELU_SLOPE = 0.2
 def lrelu(x: torch.Tensor) -> torch.Tensor:
     """The official activation: leaky ReLU with slope 0.2 and no gain."""
     return F.leaky_relu(x, LRELU_SLOPE)
+
+
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward hands on its gradient in the contiguous layout."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad.contiguous()
+
+
+def instance_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """``F.instance_norm`` (no affine), with a correct gradient for a batch of one in channels_last.
+
+    In torch 2.14.1 on CPU, ``F.instance_norm``'s backward is wrong when its input is one image and
+    the incoming gradient is channels_last (relative error 1.4 against float64; batches of 2 or more
+    are right). A channels_last network inverting one image (``invert`` on CPU) produces exactly
+    that gradient, so it is made contiguous before it reaches the norm. Forward values are untouched.
+    """
+    y = F.instance_norm(x, eps=eps)
+    return _ContiguousGrad.apply(y) if x.shape[0] == 1 and torch.is_grad_enabled() else y
 
 
 class GainLinear(EqualLinear):

@@ -29,6 +29,7 @@ from ganedit_stylealae.layers import (
     adain,
     binomial_blur,
     deterministic_noise,
+    instance_norm,
     lrelu,
     upscale2d,
 )
@@ -98,11 +99,11 @@ class DecodeBlock(nn.Module):
                 x = upscale2d(x)
             x = self.blur(self.conv_1(x))
         x = noise.apply(x, self.noise_weight_1, self.layer)
-        x = F.instance_norm(lrelu(x + self.bias_1), eps=1e-8)
+        x = instance_norm(lrelu(x + self.bias_1), eps=1e-8)
         x = adain(x, self.style_1(w1))
         x = self.conv_2(x)
         x = noise.apply(x, self.noise_weight_2, self.layer)
-        x = F.instance_norm(lrelu(x + self.bias_2), eps=1e-8)
+        x = instance_norm(lrelu(x + self.bias_2), eps=1e-8)
         return adain(x, self.style_2(w2))
 
 

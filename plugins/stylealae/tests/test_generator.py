@@ -164,3 +164,47 @@ def test_generic_style_mixing_editor_if_available(G):
     expected = latent.ws.clone()
     expected[:, 5] = source[:, 5]
     assert torch.allclose(edits[1].images, G.synthesis(expected, "const"), atol=1e-6)
+
+
+def test_one_image_gradients_are_right_in_channels_last(tiny_model):
+    """Inverting one image runs G and E in channels_last on CPU (`invert`'s default). torch 2.14.1's
+    `F.instance_norm` backward is wrong for a batch of one with a channels_last incoming gradient
+    (relative error 1.4); the plugin's `instance_norm` keeps every gradient equal to the contiguous
+    network's (float64 as the reference)."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from ganedit.accel import to_channels_last
+    from ganedit_stylealae.layers import instance_norm
+
+    x = torch.randn(1, 8, 16, 16, dtype=torch.float64, requires_grad=True)
+    g_out = torch.randn(1, 8, 16, 16, dtype=torch.float64)
+    F.instance_norm(x, eps=1e-5).backward(g_out)
+    ref = x.grad.clone()
+    x32 = x.detach().float().requires_grad_(True)
+    instance_norm(x32, eps=1e-5).backward(g_out.float().to(memory_format=torch.channels_last))
+    assert (x32.grad.double() - ref).norm() / ref.norm() < 1e-5
+
+    def grads(model, cl):
+        model = copy.deepcopy(model).requires_grad_(True)
+        if cl:
+            to_channels_last(model)
+        G = StyleALAEGenerator(model)
+        ws = torch.randn(1, G.num_ws, G.w_dim, generator=torch.Generator().manual_seed(0))
+        target = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+        rec = G.generate(Latent("w+", {"ws": ws}), "const")
+        enc = model.encoder(rec)  # E's instance norms too
+        ((rec - target).pow(2).mean() + enc.pow(2).mean()).backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    plain, cl = grads(tiny_model, False), grads(tiny_model, True)
+    assert plain.keys() == cl.keys() and len(plain) > 10
+    checked = 0
+    for name in plain:
+        scale = plain[name].norm()
+        if scale < 1e-4:  # numerically zero (the first bias after the constant input, which the
+            continue      # instance norm removes): rounding noise, whatever the layout
+        assert (cl[name] - plain[name]).norm() / scale < 1e-3, name
+        checked += 1
+    assert checked > 10
