@@ -61,8 +61,8 @@ def bf16_speedup(device: torch.device | str) -> float:
     at the current thread count) on a CPU; cached per thread count. CUDA: +inf where bf16 is supported.
 
     Native bf16 is not always faster: AVX512-BF16 on AMD Zen 5 ran this convolution 2x faster than
-    fp32, while an Intel Xeon (model 207) that reports AVX512-BF16 without AMX ran it 2x slower
-    (docs/benchmarks.md, "bf16 on two CPUs"). So ``auto`` measures instead of trusting the flag."""
+    fp32, while an Intel Xeon (model 207) that reports AVX512-BF16 without AMX ran it 1.8x slower
+    (docs/config.md, "Run options"). So ``auto`` measures instead of trusting the flag."""
     device = torch.device(device)
     if not bf16_supported(device):
         return 0.0
