@@ -209,10 +209,10 @@ def cmd_compare(a: argparse.Namespace) -> dict[str, Any]:
 def cmd_options(a: argparse.Namespace) -> dict[str, Any]:
     arms = []
     for v in a.variants:
-        if v not in VARIANTS:
-            raise SystemExit(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)}")
-        for t in a.threads:
-            arms.append((f"{v}, {t} thread{'s' if t > 1 else ''}", ROOT, VARIANTS[v], t))
+        if v not in VARIANTS and "=" not in v:
+            raise SystemExit(f"unknown variant {v!r}; choose from {', '.join(VARIANTS)} or give KEY=VALUE")
+        for t in a.threads:  # KEY=VALUE: any config override, e.g. batch_size=2 for the inversions
+            arms.append((f"{v}, {t} thread{'s' if t > 1 else ''}", ROOT, VARIANTS.get(v, [v]), t))
     with tempfile.TemporaryDirectory() as tmp:
         res = _interleave(arms, a.tasks, a.steps, a.reps, Path(a.workdir), Path(tmp))
     print(_header(f"steps={a.steps}, medians of {a.reps}"))

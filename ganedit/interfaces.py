@@ -164,6 +164,13 @@ class Inverter(Component, abc.ABC):
         """The generator must accept at least one of these spaces."""
         return (cls.output_space(params),)
 
+    def independent_images(self) -> bool:
+        """True when the images of one :meth:`invert` call are inverted independently of each other
+        (per-image losses, an elementwise optimiser, no state shared between images), so that a batch
+        gives each image what a call with it alone gives, up to the random draws. The ``invert`` task
+        then inverts ``batch_size`` images per call. Default False: one image per call."""
+        return False
+
     @abc.abstractmethod
     def invert(self, generator: Generator, images: torch.Tensor, *,
                discriminator: "Discriminator | None" = None,

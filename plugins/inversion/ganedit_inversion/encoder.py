@@ -49,6 +49,9 @@ class EncoderInverter(Inverter, name="encoder"):
                 raise LatentError(f"encoder inverter: encoder {name} predicts codes with {mine}={a}, the generator "
                                   f"has {theirs}={b} (an encoder trained for another generator?)")
 
+    def independent_images(self) -> bool:
+        return True  # one forward pass per image (encoders run in eval mode)
+
     @torch.no_grad()
     def invert(self, generator: Generator, images: torch.Tensor, *, discriminator: Any = None,
                callback: Any = None) -> InversionResult:

@@ -113,6 +113,11 @@ class OptimizationInverter(Inverter, name="optimization"):
     def required_generator_spaces(cls, params: Any = None) -> tuple[str, ...]:
         return (cls.output_space(params),)
 
+    def independent_images(self) -> bool:
+        # Per-image reconstruction losses summed, Adam elementwise, a shared schedule: each image's
+        # latent gets the gradient and update it would get alone (the latent noise draws differ).
+        return self.initial is None or self.initial.independent_images()
+
     # ------------------------------------------------------------------ inversion
     @torch.enable_grad()
     def invert(self, generator: Generator, images: torch.Tensor, *, discriminator: Any = None,

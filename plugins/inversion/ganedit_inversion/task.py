@@ -19,15 +19,16 @@ import json
 import shutil
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import Field
 
 from ganedit.accel import Accel, unused_run_options
 from ganedit.config import Slot, SlotList
-from ganedit.interfaces import Generator, Params, Task
+from ganedit.interfaces import Generator, InversionResult, Params, Task
 from ganedit.io.images import list_images, load_image
 from ganedit.io.output import file_states, former_names, is_disk_full, output_names, remove_unchanged
 from ganedit.latent import Latent, save_latent
@@ -45,6 +46,38 @@ from ganedit_inversion.generator_ops import (
 from ganedit_inversion.losses import lpips_problem
 from ganedit_inversion.monitor import Monitor
 from ganedit_inversion.results import LATENT_FILE, NOISE_FILE, load_inversion, save_generator, save_noise
+from ganedit_inversion.tuning import GeneratorTuningInverter
+
+@dataclass
+class Prepared:
+    """An image's part of a batched inverter call (``batch_size``): its whole result, or the start
+    latent of a tuning method, its share of the call's time; or the error that stopped its loading."""
+
+    target: torch.Tensor | None = None
+    result: InversionResult | None = None
+    start: InversionResult | None = None
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    batch: int = 1
+    error: Exception | None = None
+
+
+def batch_item(result: InversionResult, i: int, n: int) -> InversionResult:
+    """Image ``i`` of a result for ``n`` images (its latent, noise maps and initial images; the
+    batch's metrics and history, which hold batch means)."""
+
+    def one(t: torch.Tensor | None) -> torch.Tensor | None:
+        return t[i:i + 1] if t is not None and t.shape[0] == n else t
+
+    return InversionResult(latent=result.latent[i], generator=result.generator, metrics=dict(result.metrics),
+                           history=result.history,
+                           initial_latent=result.initial_latent[i] if result.initial_latent is not None else None,
+                           initial_images=one(result.initial_images), tuned=result.tuned,
+                           noise=[one(m) for m in result.noise] if result.noise is not None else None)
+
+
+#: ``batch_size: auto``: images per inverter call for generators up to 256 px (fewer above).
+AUTO_BATCH = 8
 
 #: Per-image numbers averaged into the summary (when present).
 SUMMARY_KEYS = ("psnr_initial", "psnr_final", "psnr_const_noise", "ssim_final", "lpips_final", "locality_mae",
@@ -106,12 +139,19 @@ class InvertTask(Task, name="invert"):
         lpips: Literal["auto", "on", "off"] = Field("auto", description="report lpips_final: when the weights "
                                                     "exist (auto), always (on: error if missing), never")
         resume: bool = Field(True, description="skip images already done in this output folder")
+        batch_size: Annotated[int, Field(ge=1, le=1024)] | Literal["auto"] = Field(
+            "auto", description="images per inverter call, for inverters that invert images independently "
+            "(optimization, encoder) and for the start latents of tuning inverters (pti, near_perfect; each "
+            "image still gets its own tweak); results differ from one image per call in the random draws only. "
+            "auto: 8 for generators up to 256 px, fewer above (batch x resolution^2 <= 8 x 256^2: the memory "
+            "of a W+ step grows with the image area, about 0.5 GiB per 256 px image on CPU)")
 
     def __init__(self, params: "InvertTask.Params"):
         super().__init__(params)
         self.reference_inverter: Any = None
         self.resolution: int | None = None
         self.accel = Accel()  # fp32; run() applies the run's options
+        self.batch_size = 1  # images per inverter call (run() resolves `batch_size`)
 
     # ------------------------------------------------------------------ validation
     @classmethod
@@ -261,14 +301,24 @@ class InvertTask(Task, name="invert"):
         lpips = self._lpips_metric(context)
         base_spec = p.generator.resolved()
 
-        records: list[dict[str, Any]] = []
-        counts = {"ok": 0, "failed": 0, "resumed": 0}
-        for index, (path, name) in enumerate(context.progress(list(zip(paths, names)), total=len(paths),
-                                                              desc="images")):
+        # What is done already (resume), before any work: a batch is made of the images still to do.
+        items = []
+        for path, name in zip(paths, names):
             folder = context.output_dir / "inversions" / name
             source = self.source_of(path)
             self._follow(context, name, path, source["path"], names)
             record, why = self._previous(folder, fingerprint, source) if p.resume else (None, None)
+            items.append((path, name, folder, source, record, why))
+        todo = [k for k, item in enumerate(items) if item[4] is None]
+        self.batch_size = self.images_per_call(generator)
+        batching = self._batching(inverter)
+        prepared: dict[int, Prepared] = {}
+        batched: set[int] = set()  # the images a batched call was tried for (it is tried once)
+
+        records: list[dict[str, Any]] = []
+        counts = {"ok": 0, "failed": 0, "resumed": 0}
+        for index, (path, name, folder, source, record, why) in enumerate(
+                context.progress(items, total=len(items), desc="images")):
             if record is not None:
                 counts["resumed"] += 1
                 record["path"] = str(path)
@@ -277,10 +327,15 @@ class InvertTask(Task, name="invert"):
                 # a full disk, must not look finished); the others once the redo has written its own.
                 (folder / "record.json").unlink(missing_ok=True)
                 before = file_states(folder, context.output_dir / "images" / name)
+                if batching and index not in batched:
+                    chunk = [k for k in todo if k >= index][:self.batch_size]
+                    batched.update(chunk)
+                    prepared.update(self._prepare(context, generator, inverter, discriminator, batching,
+                                                  {k: items[k][:2] for k in chunk}))
                 torch.manual_seed(context.seed + zlib.crc32(name.encode()))
                 try:
                     record = self._one(context, generator, inverter, editors, discriminator, path, name, folder,
-                                       z_locality, lpips, base_spec)
+                                       z_locality, lpips, base_spec, prepared.pop(index, None))
                     remove_unchanged(before)  # e.g. an edit or a tuned generator this config no longer makes
                 except Exception as exc:  # noqa: BLE001 - one bad image must not stop the batch
                     if is_disk_full(exc):
@@ -302,6 +357,63 @@ class InvertTask(Task, name="invert"):
         summary = self._summary(records, counts, groups)
         context.write_metrics(summary, records)
         return summary
+
+    def images_per_call(self, generator: Generator) -> int:
+        """``batch_size``, with ``auto`` resolved for ``generator``'s output size."""
+        if self.params.batch_size != "auto":
+            return int(self.params.batch_size)
+        res = int(getattr(generator, "img_resolution", 256) or 256)
+        return max(1, min(AUTO_BATCH, AUTO_BATCH * 256 * 256 // (res * res)))
+
+    def _batching(self, inverter: Any) -> Literal["images", "start"] | None:
+        """How ``batch_size`` > 1 is used with ``inverter``: whole inversions, only the start latents of
+        a tuning method, or not at all (one image per call)."""
+        if self.batch_size <= 1:
+            return None
+        if inverter.independent_images():
+            return "images"
+        initial = getattr(inverter, "initial", None)
+        if isinstance(inverter, GeneratorTuningInverter) and initial is not None and initial.independent_images():
+            return "start"
+        return None
+
+    def _prepare(self, context: Any, generator: Generator, inverter: Any, discriminator: Any,
+                 batching: str, chunk: dict[int, tuple[Path, str]]) -> dict[int, "Prepared"]:
+        """One inverter call on the images of ``chunk`` (index -> (path, name)): each image's part of
+        the result (``batching == 'images'``) or of the start latents (``'start'``), with an equal
+        share of the time. An image that does not load fails alone (in :meth:`_one`); when the batched
+        call itself fails, the images are inverted one by one."""
+        out: dict[int, Prepared] = {}
+        loaded: dict[int, torch.Tensor] = {}
+        for k, (path, _) in chunk.items():
+            try:
+                loaded[k] = self.load(path, generator)[None]
+            except Exception as exc:  # noqa: BLE001 - reported as this image's failure
+                out[k] = Prepared(error=exc)
+        if len(loaded) < 2:
+            return out
+        keys = list(loaded)
+        first = chunk[keys[0]][1]
+        torch.manual_seed(context.seed + zlib.crc32(first.encode()))
+        targets = torch.cat([loaded[k] for k in keys])
+        method = inverter if batching == "images" else inverter.initial
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            with self.accel.autocast():
+                result = method.invert(generator, targets, discriminator=discriminator,
+                                       callback=self._monitor(context, f"batch_{first}"))
+        except Exception as exc:  # noqa: BLE001 - e.g. out of memory: the images go one by one
+            if is_disk_full(exc):
+                raise
+            context.warn(f"[invert] a batch of {len(keys)} images failed ({type(exc).__name__}: {exc}); "
+                         f"inverting them one at a time")
+            return out
+        share = (time.perf_counter() - t0) / len(keys), (time.process_time() - c0) / len(keys)
+        for i, k in enumerate(keys):
+            part = batch_item(result, i, len(keys))
+            out[k] = Prepared(target=loaded[k], seconds=share[0], cpu_seconds=share[1], batch=len(keys),
+                              **({"result": part} if batching == "images" else {"start": part}))
+        return out
 
     def _lpips_metric(self, context: Any) -> Any:
         if self.params.lpips == "off" or lpips_problem("alex"):
@@ -399,15 +511,23 @@ class InvertTask(Task, name="invert"):
 
     def _one(self, context: Any, generator: Generator, inverter: Any, editors: list[Any], discriminator: Any,
              path: Path, name: str, folder: Path, z_locality: torch.Tensor, lpips: Any,
-             base_spec: dict[str, Any]) -> dict[str, Any]:
+             base_spec: dict[str, Any], prepared: "Prepared | None" = None) -> dict[str, Any]:
         p = self.params
         start = time.perf_counter()
-        target = self.load(path, generator)[None]
+        prepared = prepared or Prepared()
+        if prepared.error is not None:
+            raise prepared.error
+        target = prepared.target if prepared.target is not None else self.load(path, generator)[None]
         t0, c0 = time.perf_counter(), time.process_time()
-        with self.accel.autocast():
-            result = inverter.invert(generator, target, discriminator=discriminator,
-                                     callback=self._monitor(context, name))
-        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
+        if prepared.result is not None:  # inverted in a batch (its share of the batch's time below)
+            result = prepared.result
+        else:
+            more = {"start": prepared.start} if prepared.start is not None else {}
+            with self.accel.autocast():
+                result = inverter.invert(generator, target, discriminator=discriminator,
+                                         callback=self._monitor(context, name), **more)
+        seconds = time.perf_counter() - t0 + prepared.seconds
+        cpu_seconds = time.process_time() - c0 + prepared.cpu_seconds
         tuned = result.generator
         shown = with_noise(tuned, result.noise)  # the image's own noise maps, if the inverter fitted them
         with torch.no_grad():
@@ -435,6 +555,8 @@ class InvertTask(Task, name="invert"):
             for key in ("stopped_early", "initial_steps"):
                 if key in result.metrics:
                     record[key] = result.metrics[key]
+            if prepared.batch > 1:
+                record["batch"] = prepared.batch  # inverted (or started) with this many images per call
 
         rel = f"{name}"
         context.save_image(f"{rel}/target.png", target[0])

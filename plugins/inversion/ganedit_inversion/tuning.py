@@ -24,7 +24,7 @@ from ganedit.latent import Latent
 from ganedit.metrics import psnr
 
 from ganedit_inversion.common import StopCheck, StopRule, make_rng, run_initial
-from ganedit_inversion.errors import TuningDiverged
+from ganedit_inversion.errors import InversionError, TuningDiverged
 from ganedit_inversion.generator_ops import (
     device_of,
     fit_targets,
@@ -35,6 +35,7 @@ from ganedit_inversion.generator_ops import (
     select_parameters,
     synthesize,
     with_noise,
+    ws_of,
 )
 from ganedit_inversion.losses import (
     ReconstructionLoss,
@@ -139,7 +140,10 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
     # ------------------------------------------------------------------ the loop
     @torch.enable_grad()
     def invert(self, generator: Generator, images: torch.Tensor, *, discriminator: Any = None,
-               callback: Any = None) -> InversionResult:
+               callback: Any = None, start: InversionResult | None = None) -> InversionResult:
+        """Stage 1 (the nested inverter) and stage 2 (the tweak). ``start``: the nested inverter's
+        result for these images when it was computed beforehand (the ``invert`` task runs it on
+        ``batch_size`` images at once); None runs it here."""
         p = self.params
         self.check_generator(generator, discriminator)
         monitor: Monitor = as_monitor(callback)
@@ -148,7 +152,14 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
         self.loss.to(dev)
         rng = make_rng(p.seed)
 
-        pivot, init = run_initial(self.initial, generator, target, monitor, discriminator)
+        if start is None:
+            pivot, init = run_initial(self.initial, generator, target, monitor, discriminator)
+        else:
+            init = start
+            pivot = ws_of(generator, start.latent, f"{self.name} inverter: start latent").detach().to(dev)
+            if pivot.shape[0] != target.shape[0]:
+                raise InversionError(f"{self.name} inverter: a start latent of {pivot.shape[0]} images for "
+                                     f"{target.shape[0]} images")
         with torch.no_grad():
             initial_images = with_noise(init.generator, init.noise).generate(init.latent).detach()
         space = "w" if init.latent.space == "z" else init.latent.space

@@ -171,6 +171,66 @@ def test_nan_in_one_image_is_recorded_and_others_go_on(tiny_checkpoint, inputs, 
     assert by_name["img1"]["status"] == "ok" and summary["num_ok"] == 1
 
 
+def test_batch_size_inverts_independent_images_together_with_the_same_latents(tiny_checkpoint, inputs, tmp_path):
+    """batch_size with an inverter that treats images independently: one call for the batch, and
+    without random draws (no latent noise, no noise maps) every image gets the latent it gets alone
+    (up to rounding).
+    The unreadable file fails alone; the two others form the batch."""
+    cfg = config(tiny_checkpoint, inputs, tmp_path, editors=[],
+                 inverter={"type": "optimization", "params": {"steps": 8, "w_avg_samples": 500, "latent_noise": 0.0,
+                                                              "optimize_noise": False, "keep_noise": False}})
+    alone = ganedit.run(cfg, output=tmp_path / "one", quiet=True)
+    calls = []
+    from ganedit_inversion.optimization import OptimizationInverter
+    original = OptimizationInverter.invert
+
+    def counted(self, generator, images, **kw):
+        calls.append(images.shape[0])
+        return original(self, generator, images, **kw)
+
+    OptimizationInverter.invert = counted
+    try:
+        together = ganedit.run(dict(cfg, batch_size=4), output=tmp_path / "batch", quiet=True)
+    finally:
+        OptimizationInverter.invert = original
+    assert calls == [2]
+    records = {r["name"]: r for r in json.loads((tmp_path / "batch" / "metrics.json").read_text())["images"]}
+    assert records["broken"]["status"] == "failed" and "batch" not in records["broken"]
+    assert together["num_ok"] == alone["num_ok"] == 2
+    for name in ("img0", "img1"):
+        assert records[name]["batch"] == 2
+        a = load_latent(tmp_path / "one" / "inversions" / name / "latent.safetensors").ws
+        b = load_latent(tmp_path / "batch" / "inversions" / name / "latent.safetensors").ws
+        # float rounding of a batch-2 convolution, amplified where Adam normalises near-zero gradients
+        torch.testing.assert_close(b, a, rtol=0, atol=2e-3)
+    assert together["psnr_final"] == pytest.approx(alone["psnr_final"], abs=0.01)
+
+
+def test_batch_size_with_a_tuning_inverter_batches_the_start_latents(tiny_checkpoint, inputs, tmp_path):
+    """near_perfect with batch_size: the nested start inverter runs once for the batch, each image
+    then gets its own tweak (and its own tuned generator)."""
+    from ganedit_inversion.optimization import OptimizationInverter
+    calls = []
+    original = OptimizationInverter.invert
+
+    def counted(self, generator, images, **kw):
+        calls.append(images.shape[0])
+        return original(self, generator, images, **kw)
+
+    OptimizationInverter.invert = counted
+    try:
+        cfg = config(tiny_checkpoint, inputs, tmp_path, editors=[], batch_size=2)
+        cfg["inputs"] = [str(inputs / "img0.png"), str(inputs / "img1.png")]
+        summary = ganedit.run(cfg, output=tmp_path / "np", quiet=True)
+    finally:
+        OptimizationInverter.invert = original
+    assert calls == [2] and summary["num_ok"] == 2
+    records = json.loads((tmp_path / "np" / "metrics.json").read_text())["images"]
+    for rec in records:
+        assert rec["batch"] == 2 and rec["steps"] == 12 and rec["psnr_final"] > rec["psnr_initial"]
+        assert (tmp_path / "np" / "inversions" / rec["name"] / "generator.safetensors").is_file()
+
+
 def test_near_perfect_without_discriminator_stops_the_run(inputs, tmp_path):
     cfg = config(Path("unused"), inputs, tmp_path, editors=[])
     cfg["generator"] = {"type": "stylegan2", "params": {"checkpoint": None, "resolution": 16, "style_dim": 32,
@@ -281,3 +341,16 @@ def test_shipped_config_validates(monkeypatch):
     assert cfg.task == "invert" and cfg.params.inverter.type == "near_perfect"
     assert inv.stop.metric == "psnr" and inv.stop.threshold == 35.0
     assert [e.type for e in cfg.params.editors] == ["sefa", "style_mixing"]
+
+
+@pytest.mark.parametrize("resolution, expected", [(16, 8), (256, 8), (512, 2), (1024, 1)])
+def test_auto_batch_size_shrinks_with_the_image_area(resolution, expected):
+    from types import SimpleNamespace
+
+    from ganedit_inversion.task import InvertTask
+
+    task = InvertTask(InvertTask.Params.model_validate(
+        {"generator": {"type": "stylegan2"}, "inverter": {"type": "optimization"}, "inputs": "x.png"}))
+    assert task.images_per_call(SimpleNamespace(img_resolution=resolution)) == expected
+    task.params.batch_size = 3
+    assert task.images_per_call(SimpleNamespace(img_resolution=resolution)) == 3
