@@ -295,6 +295,16 @@ class InvertTask(Task, name="invert"):
         entries = [p.inputs] if isinstance(p.inputs, str) else list(p.inputs)
         groups = [entry for entry in entries for _ in list_images(entry)]  # the inputs entry of each path
         paths = list_images(entries)
+        # A file reached twice (listed twice, or by a folder and by name) is inverted once, in the
+        # group of the first entry that reaches it.
+        first: dict[Path, int] = {}
+        for k, path in enumerate(paths):
+            first.setdefault(path.resolve(), k)
+        if len(first) < len(paths):
+            keep = sorted(first.values())
+            context.warn(f"[invert] {len(paths) - len(keep)} input(s) reached more than once (e.g. "
+                         f"{next(p for k, p in enumerate(paths) if k not in set(keep))}): each file is inverted once")
+            paths, groups = [paths[k] for k in keep], [groups[k] for k in keep]
         names = self.image_names(paths)
         fingerprint = self.fingerprint(context)
         z_locality = locality_latents(generator, p.locality_samples, p.locality_seed)

@@ -354,3 +354,15 @@ def test_auto_batch_size_shrinks_with_the_image_area(resolution, expected):
     assert task.images_per_call(SimpleNamespace(img_resolution=resolution)) == expected
     task.params.batch_size = 3
     assert task.images_per_call(SimpleNamespace(img_resolution=resolution)) == 3
+
+
+def test_a_file_reached_twice_is_inverted_once(tiny_checkpoint, inputs, tmp_path, capsys):
+    cfg = config(tiny_checkpoint, inputs, tmp_path, editors=[],
+                 inverter={"type": "optimization", "params": {"steps": 2, "w_avg_samples": 500}})
+    cfg["inputs"] = [str(inputs / "img1.png"), str(inputs), str(inputs / "img1.png")]
+    summary = ganedit.run(cfg, output=tmp_path / "dup", quiet=True)
+    records = json.loads((tmp_path / "dup" / "metrics.json").read_text())["images"]
+    assert sorted(r["name"] for r in records) == ["broken", "img0", "img1"]
+    assert summary["groups"][str(inputs / "img1.png")]["num_images"] == 1
+    assert summary["groups"][str(inputs)]["num_images"] == 2  # img0 and broken; img1 went to the first entry
+    assert "2 input(s) reached more than once" in capsys.readouterr().err
