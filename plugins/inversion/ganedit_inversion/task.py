@@ -1,7 +1,8 @@
 """The ``invert`` task: invert images one by one, apply editors, write images, latents, tuned
 generators and ``metrics.json``.
 
-Images are streamed (one in memory at a time). Every image gets ``inversions/<name>/record.json``
+Images are streamed (one in memory at a time, or one ``batch_size`` batch of targets while a
+batched inverter call runs). Every image gets ``inversions/<name>/record.json``
 (``<name>``: :func:`ganedit.io.output.output_names`, distinct and safe). A rerun into the same
 output folder skips (resumes) an image whose record says ``ok`` for the same item: the same
 resolved file path, the same content (SHA-256) and the same configuration fingerprint; anything
@@ -47,6 +48,7 @@ from ganedit_inversion.losses import lpips_problem
 from ganedit_inversion.monitor import Monitor
 from ganedit_inversion.results import LATENT_FILE, NOISE_FILE, load_inversion, save_generator, save_noise
 from ganedit_inversion.tuning import GeneratorTuningInverter
+
 
 @dataclass
 class Prepared:
@@ -301,10 +303,11 @@ class InvertTask(Task, name="invert"):
         for k, path in enumerate(paths):
             first.setdefault(path.resolve(), k)
         if len(first) < len(paths):
-            keep = sorted(first.values())
-            context.warn(f"[invert] {len(paths) - len(keep)} input(s) reached more than once (e.g. "
-                         f"{next(p for k, p in enumerate(paths) if k not in set(keep))}): each file is inverted once")
-            paths, groups = [paths[k] for k in keep], [groups[k] for k in keep]
+            keep = set(first.values())
+            again = [path for k, path in enumerate(paths) if k not in keep]
+            context.warn(f"[invert] {len(again)} input(s) reached more than once (e.g. {again[0]}): each file "
+                         f"is inverted once")
+            paths, groups = [paths[k] for k in sorted(keep)], [groups[k] for k in sorted(keep)]
         names = self.image_names(paths)
         fingerprint = self.fingerprint(context)
         z_locality = locality_latents(generator, p.locality_samples, p.locality_seed)
