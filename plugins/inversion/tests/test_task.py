@@ -171,7 +171,24 @@ def test_nan_in_one_image_is_recorded_and_others_go_on(tiny_checkpoint, inputs, 
     assert by_name["img1"]["status"] == "ok" and summary["num_ok"] == 1
 
 
-def test_batch_size_inverts_independent_images_together_with_the_same_latents(tiny_checkpoint, inputs, tmp_path):
+@pytest.fixture()
+def invert_calls(monkeypatch) -> list[int]:
+    """The number of images of every OptimizationInverter.invert call (a near_perfect start included)."""
+    from ganedit_inversion.optimization import OptimizationInverter
+
+    calls: list[int] = []
+    original = OptimizationInverter.invert
+
+    def counted(self, generator, images, **kw):
+        calls.append(images.shape[0])
+        return original(self, generator, images, **kw)
+
+    monkeypatch.setattr(OptimizationInverter, "invert", counted)
+    return calls
+
+
+def test_batch_size_inverts_independent_images_together_with_the_same_latents(tiny_checkpoint, inputs, tmp_path,
+                                                                              invert_calls):
     """batch_size with an inverter that treats images independently: one call for the batch, and
     without random draws (no latent noise, no noise maps) every image gets the latent it gets alone
     (up to rounding).
@@ -179,21 +196,13 @@ def test_batch_size_inverts_independent_images_together_with_the_same_latents(ti
     cfg = config(tiny_checkpoint, inputs, tmp_path, editors=[],
                  inverter={"type": "optimization", "params": {"steps": 8, "w_avg_samples": 500, "latent_noise": 0.0,
                                                               "optimize_noise": False, "keep_noise": False}})
-    alone = ganedit.run(cfg, output=tmp_path / "one", quiet=True)
-    calls = []
-    from ganedit_inversion.optimization import OptimizationInverter
-    original = OptimizationInverter.invert
-
-    def counted(self, generator, images, **kw):
-        calls.append(images.shape[0])
-        return original(self, generator, images, **kw)
-
-    OptimizationInverter.invert = counted
-    try:
-        together = ganedit.run(dict(cfg, batch_size=4), output=tmp_path / "batch", quiet=True)
-    finally:
-        OptimizationInverter.invert = original
-    assert calls == [2]
+    alone = ganedit.run(dict(cfg, batch_size=1), output=tmp_path / "one", quiet=True)
+    assert invert_calls == [1, 1]
+    invert_calls.clear()
+    together = ganedit.run(dict(cfg, batch_size=4), output=tmp_path / "batch", quiet=True)
+    assert invert_calls == [2]
+    single = json.loads((tmp_path / "one" / "metrics.json").read_text())["images"]
+    assert not any("batch" in r for r in single)
     records = {r["name"]: r for r in json.loads((tmp_path / "batch" / "metrics.json").read_text())["images"]}
     assert records["broken"]["status"] == "failed" and "batch" not in records["broken"]
     assert together["num_ok"] == alone["num_ok"] == 2
@@ -206,25 +215,14 @@ def test_batch_size_inverts_independent_images_together_with_the_same_latents(ti
     assert together["psnr_final"] == pytest.approx(alone["psnr_final"], abs=0.01)
 
 
-def test_batch_size_with_a_tuning_inverter_batches_the_start_latents(tiny_checkpoint, inputs, tmp_path):
+def test_batch_size_with_a_tuning_inverter_batches_the_start_latents(tiny_checkpoint, inputs, tmp_path,
+                                                                     invert_calls):
     """near_perfect with batch_size: the nested start inverter runs once for the batch, each image
     then gets its own tweak (and its own tuned generator)."""
-    from ganedit_inversion.optimization import OptimizationInverter
-    calls = []
-    original = OptimizationInverter.invert
-
-    def counted(self, generator, images, **kw):
-        calls.append(images.shape[0])
-        return original(self, generator, images, **kw)
-
-    OptimizationInverter.invert = counted
-    try:
-        cfg = config(tiny_checkpoint, inputs, tmp_path, editors=[], batch_size=2)
-        cfg["inputs"] = [str(inputs / "img0.png"), str(inputs / "img1.png")]
-        summary = ganedit.run(cfg, output=tmp_path / "np", quiet=True)
-    finally:
-        OptimizationInverter.invert = original
-    assert calls == [2] and summary["num_ok"] == 2
+    cfg = config(tiny_checkpoint, inputs, tmp_path, editors=[], batch_size=2)
+    cfg["inputs"] = [str(inputs / "img0.png"), str(inputs / "img1.png")]
+    summary = ganedit.run(cfg, output=tmp_path / "np", quiet=True)
+    assert invert_calls == [2] and summary["num_ok"] == 2
     records = json.loads((tmp_path / "np" / "metrics.json").read_text())["images"]
     for rec in records:
         assert rec["batch"] == 2 and rec["steps"] == 12 and rec["psnr_final"] > rec["psnr_initial"]
@@ -366,3 +364,14 @@ def test_a_file_reached_twice_is_inverted_once(tiny_checkpoint, inputs, tmp_path
     assert summary["groups"][str(inputs / "img1.png")]["num_images"] == 1
     assert summary["groups"][str(inputs)]["num_images"] == 2  # img0 and broken; img1 went to the first entry
     assert "2 input(s) reached more than once" in capsys.readouterr().err
+
+
+def test_a_start_latent_for_other_images_is_refused(tiny_checkpoint, make_target):
+    from ganedit.interfaces import InversionResult
+    from ganedit.latent import Latent
+
+    G = ganedit.build("generator", {"type": "stylegan2", "params": {"checkpoint": str(tiny_checkpoint)}})
+    inv = ganedit.build("inverter", {"type": "pti", "params": {"steps": 1}})
+    start = InversionResult(latent=Latent("w+", {"ws": torch.zeros(2, G.num_ws, G.w_dim)}), generator=G)
+    with pytest.raises(InversionError, match="a start latent of 2 images for 1 images"):
+        inv.invert(G, make_target(0), start=start)
