@@ -6,6 +6,8 @@ lazy R1 on reals every ``d_reg_every`` D steps, lazy path-length regularization 
 lazy-regularization correction. Loop, checkpoints, exact resume, logging and DDP come from
 :class:`ganedit.training.Trainer`. The run ends with ``OUTPUT/stylegan2.safetensors``, a native
 checkpoint (``g_ema.``/``g.``/``d.``) that the ``stylegan2`` generator component loads.
+``init_checkpoint`` continues from (fine-tunes) a trained checkpoint of any format the
+``stylegan2`` generator loads.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from __future__ import annotations
 import copy
 import math
 import random
+from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, FilePath, field_validator
 from torch import autograd
 
 from ganedit.config import Slot
@@ -25,6 +28,7 @@ from ganedit.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 from ganedit.training import TrainParams, Trainer, TrainTask, make_adam, requires_grad
 
 from ganedit_stylegan2 import networks
+from ganedit_stylegan2.checkpoints import load_checkpoint
 from ganedit_stylegan2.networks import estimate_w_avg
 from ganedit_stylegan2.native import save_stylegan2_native
 
@@ -81,6 +85,12 @@ class StyleGAN2TrainParams(TrainParams):
     ema_decay: float = Field(DEFAULT_EMA_DECAY, ge=0, lt=1, description="EMA decay of g_ema per step")
     n_sample: int = Field(16, ge=1, le=256, description="fixed-z samples in each image grid")
     mbstd_group_size: int = Field(4, ge=1, description="discriminator minibatch-stddev group size")
+    init_checkpoint: FilePath | None = Field(
+        None, description="start from this trained checkpoint (any format the stylegan2 generator loads): g "
+                          "from its training generator, or from its g_ema when it has none (the bundled models "
+                          "keep only g_ema), g_ema from its g_ema, d from its discriminator (required); fresh "
+                          "Adam state; the architecture fields must match it; a run resuming from its own "
+                          "checkpoint ignores it")
 
     @field_validator("channels")
     @classmethod
@@ -118,6 +128,8 @@ class StyleGAN2Trainer(Trainer):
         self.G = self.add_module("g", g)
         self.D = self.add_module("d", d)
         self.add_ema("g_ema", "g", p.ema_decay)
+        if p.init_checkpoint is not None:
+            self._load_init(Path(p.init_checkpoint))
         self.add_optimizer("g", make_adam(g.parameters(), p.lr, (0.0, 0.99), p.g_reg_every))
         self.add_optimizer("d", make_adam(d.parameters(), p.lr, (0.0, 0.99), p.d_reg_every))
         self.set_data(dataset)
@@ -125,6 +137,22 @@ class StyleGAN2Trainer(Trainer):
         self.mean_path_length = torch.zeros((), device=self.device)
         gen = torch.Generator().manual_seed(self.context.seed)
         self.sample_z = torch.randn(p.n_sample, g.z_dim, generator=gen).to(self.device)
+
+    def _load_init(self, path: Path) -> None:
+        """g, g_ema and d from ``path`` (g from g_ema when the file has no training generator)."""
+        ckpt = load_checkpoint(path)
+        g_ema, d = ckpt.generator("ema"), ckpt.discriminator()
+        g = ckpt.g if ckpt.g is not None else g_ema
+        for what, mine, theirs in (("generator", self.G, g_ema), ("discriminator", self.D, d)):
+            if mine.arch != theirs.arch:
+                raise ValueError(f"init_checkpoint {path}: its {what} architecture {theirs.arch.model_dump()} "
+                                 f"differs from this run's {mine.arch.model_dump()}; set style_dim, n_mlp, "
+                                 "lr_mlp, channel_multiplier, channels and mbstd_group_size as it was trained")
+        self.G.load_state_dict(g.state_dict())
+        self.ema_modules["g_ema"].load_state_dict(g_ema.state_dict())
+        self.D.load_state_dict(d.state_dict())
+        self._say(f"stylegan2_train: networks from {path}" + ("" if ckpt.g is not None else
+                                                               " (g from its g_ema: the file has no g)"))
 
     def train_step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
         p = self.params

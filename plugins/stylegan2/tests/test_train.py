@@ -114,6 +114,33 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path, monkeypatch):
     assert not (tmp_path / "stylegan2.safetensors").exists()
 
 
+def test_init_checkpoint_continues_from_a_trained_model(tmp_path):
+    """``init_checkpoint``: g, g_ema and d from the file (g from g_ema when the file has none, as in
+    the bundled models); a file of another architecture is refused with the reason."""
+    from ganedit_stylegan2.checkpoints import load_checkpoint
+    from ganedit_stylegan2.native import save_stylegan2_native
+
+    first = run(tmp_path / "a", steps=3, checkpoint_every=0, sample_every=0)
+    trained = load_checkpoint(first["final_checkpoint"])
+    ema_only = tmp_path / "ema_only.safetensors"  # what the bundled files hold: g_ema and d
+    save_stylegan2_native(ema_only, g_ema=trained.g_ema, d=trained.d)
+    assert not torch.equal(trained.g.conv1.conv.weight, trained.g_ema.conv1.conv.weight)
+    for name, init, g_source in (("full", first["final_checkpoint"], trained.g), ("ema", ema_only, trained.g_ema)):
+        # A learning rate of 1e-9 and an EMA decay of 1 - 1e-7 keep the weights where they started, so
+        # they show what was loaded.
+        run(tmp_path / name, steps=1, checkpoint_every=1, sample_every=0, lr=1e-9, ema_decay=1 - 1e-7,
+            init_checkpoint=str(init))
+        ckpt = safe_torch_load(tmp_path / name / "checkpoints" / "last.pt")
+        for got, want in ((ckpt["modules"]["g"], g_source), (ckpt["ema"]["g_ema"], trained.g_ema),
+                          (ckpt["modules"]["d"], trained.d)):
+            state = want.state_dict()
+            for k, v in got.items():
+                if k != "w_avg":
+                    assert torch.allclose(v, state[k], atol=1e-5), (name, k)
+    with pytest.raises(ValueError, match="init_checkpoint .* generator architecture .* differs"):
+        run(tmp_path / "c", steps=1, style_dim=8, init_checkpoint=str(ema_only))
+
+
 def test_config_validation_errors():
     with pytest.raises(ConfigError, match="batch_size 6 must be divisible"):
         validate_config({**TINY, "batch_size": 6})
