@@ -15,7 +15,7 @@ Usage (one torch thread, as the other inversion benchmarks)::
     python benchmarks/generator_reach.py --threads 1 --start --near-perfect \\
         bundled=assets/models/stylegan2_64.safetensors more=runs/sg2_more/stylegan2.safetensors
 
-The numbers and the training runs behind them are in docs/benchmarks.md ("Why: ... the generator's
+The numbers and the training runs behind them are in docs/benchmarks.md ("The generator's
 reach").
 """
 
