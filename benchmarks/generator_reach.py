@@ -57,15 +57,15 @@ def native_file(path: Path, like: Path, tmp: Path) -> Path:
     return out
 
 
-def run_one(checkpoint: Path, out: Path, start_only: bool, threads: int) -> dict[str, Any]:
-    """``near_inversion.yaml`` on the held-out drawings with ``checkpoint`` as the generator."""
+def run_one(checkpoint: Path, out: Path, start_only: bool, threads: int, images: str = HELDOUT) -> dict[str, Any]:
+    """``near_inversion.yaml`` on ``images`` (the held-out drawings) with ``checkpoint`` as the generator."""
     import yaml
 
     import ganedit
 
     cfg = yaml.safe_load(CONFIG.read_text())
     cfg["generator"]["params"]["checkpoint"] = str(checkpoint)
-    cfg["inputs"] = [HELDOUT]
+    cfg["inputs"] = [images]
     if start_only:
         cfg["inverter"] = cfg["inverter"]["params"]["initial"]
         cfg["editors"] = []
@@ -92,6 +92,9 @@ def main() -> None:
                     help="a file of the same architecture (for last.pt checkpoints)")
     ap.add_argument("--output", type=Path, default=ROOT / "runs" / "generator_reach")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--images", default=HELDOUT,
+                    help="folder of test images (default: the held-out drawings); for a generator trained on "
+                         "another procedural domain, that domain's held-out drawings")
     a = ap.parse_args()
     if not (a.start or a.near_perfect):
         ap.error("choose --start and/or --near-perfect")
@@ -105,7 +108,7 @@ def main() -> None:
             ckpt = native_file(Path(path), a.like, Path(tmp))
             for kind, on in (("start", a.start), ("near_perfect", a.near_perfect)):
                 if on:
-                    r = run_one(ckpt, a.output / name / kind, kind == "start", a.threads)
+                    r = run_one(ckpt, a.output / name / kind, kind == "start", a.threads, a.images)
                     results.setdefault(name, {})[kind] = r
                     print(f"{name} {kind}: PSNR {r['psnr']:.2f} (min {r['psnr_min']:.2f})"
                           + (f", edit_drift {r['edit_drift']:.3f} (local bound {r['edit_drift_local']:.2f}), "

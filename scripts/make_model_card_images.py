@@ -9,15 +9,23 @@ import ganedit
 from ganedit.data import ProceduralDataset
 from ganedit.io.images import make_grid, save_image
 
-if __name__ == "__main__":
+
+def model_card_grids(name: str, data: ProceduralDataset):
+    """``docs/images/<name>_samples.png`` (16 samples, fixed seeds, constant noise) and the
+    training data's grid; returns the generator."""
     G = ganedit.build("generator", {"type": "stylegan2",
-                                    "params": {"checkpoint": "assets/models/stylegan2_64.safetensors"}}).eval()
+                                    "params": {"checkpoint": f"assets/models/{name}.safetensors"}}).eval()
+    lat = G.sample_latent(16, generator=torch.Generator().manual_seed(2024))
+    save_image(f"docs/images/{name}_samples.png", make_grid(G.generate(lat, noise_mode="const"), nrow=8))
+    data_name = "procedural_64" + name.removeprefix("stylegan2_64")
+    save_image(f"docs/images/{data_name}_data.png", make_grid(torch.stack([data[i] for i in range(16)]), nrow=8))
+    return G
+
+
+if __name__ == "__main__":
     with torch.no_grad():
-        lat = G.sample_latent(16, generator=torch.Generator().manual_seed(2024))
-        imgs = G.generate(lat, noise_mode="const")
-        save_image("docs/images/stylegan2_64_samples.png", make_grid(imgs, nrow=8))
-        data = ProceduralDataset(64, 16, seed=0)
-        save_image("docs/images/procedural_64_data.png", make_grid(torch.stack([data[i] for i in range(16)]), nrow=8))
+        G = model_card_grids("stylegan2_64", ProceduralDataset(64, 16, seed=0))
+        model_card_grids("stylegan2_64_smooth", ProceduralDataset(64, 16, seed=0, patterns=("flat", "gradient")))
         # on-manifold inputs for configs/near_inversion.yaml: seed 7, no truncation (the full
         # distribution). Samples 1-3 are kept: at truncation 0.7, and for sample 0 here (34.95 dB),
         # the initial W+ inversion alone lands at or within 0.1 dB of epsilon (35 dB), so near_perfect

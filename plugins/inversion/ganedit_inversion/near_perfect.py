@@ -111,7 +111,7 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
         edit_weight: float = Field(0.0, ge=0, description="weight of the edit-consistency term (ours): for "
                                    "codes edited from the pivot w, G_theta(w') - G_theta(w) should stay "
                                    "G(w') - G(w), the edit's effect on the original generator (0 = off, "
-                                   "the paper; the shipped near_inversion.yaml uses 0.3)")
+                                   "the paper; the shipped near_inversion.yaml uses 1.0 every 2nd step)")
         edit_every: int = Field(3, ge=1, description="apply the edit-consistency term every this many steps")
         edit_batch: int = Field(2, ge=1, le=64, description="edited codes per application, their kinds taken in "
                                 "turn from edit_codes")

@@ -1,5 +1,6 @@
-"""``configs/near_inversion.yaml`` as shipped, on the bundled 64 px StyleGAN2 and a held-out drawing:
-the run reports edit drift, and the global term keeps random samples in place (few steps, CPU)."""
+"""``configs/near_inversion.yaml`` as shipped, on the bundled 64 px StyleGAN2 of smooth drawings and a
+held-out drawing: the run reports edit drift, and the global term keeps random samples in place (few
+steps, CPU)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ from ganedit_inversion.generator_ops import locality_latents, locality_mae
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "configs" / "near_inversion.yaml"
-IMAGE = "assets/images/heldout/heldout_0.png"
+IMAGE = "assets/images/heldout_smooth/heldout_0.png"
 STEPS = 40  # tweak steps of the locality checks (no early stop)
 
-pytestmark = pytest.mark.skipif(not (ROOT / "assets" / "models" / "stylegan2_64.safetensors").is_file(),
-                                reason="the bundled model assets/models/stylegan2_64.safetensors is absent")
+pytestmark = pytest.mark.skipif(not (ROOT / "assets" / "models" / "stylegan2_64_smooth.safetensors").is_file(),
+                                reason="the bundled model assets/models/stylegan2_64_smooth.safetensors is absent")
 
 
 def shipped() -> dict:
@@ -32,7 +33,7 @@ def shipped() -> dict:
 def test_shipped_config_on_a_heldout_drawing_reports_edit_drift(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     raw = shipped()
-    assert "assets/images/heldout" in raw["inputs"]
+    assert "assets/images/heldout_smooth" in raw["inputs"]
     raw.update(device="cpu", inputs=[IMAGE], save_generator="none")
     raw["inverter"]["params"]["steps"] = 4
     raw["inverter"]["params"]["initial"]["params"]["steps"] = 10
@@ -72,20 +73,22 @@ def locality_runs() -> dict[str, dict[str, float]]:
 
 
 def test_shipped_global_term_keeps_random_samples_in_place(locality_runs):
-    """Measured (one thread): after 40 steps the shipped tweak moves random samples by 0.094 (mean
-    absolute change, [-1, 1] images), against 0.215 without the global term."""
+    """Measured (one thread): after 40 steps the shipped tweak moves random samples by 0.040 (mean
+    absolute change, [-1, 1] images), against 0.075 without the global term; the bound is issue 15's
+    locality target."""
     shipped_, none = locality_runs["shipped"], locality_runs["no_global"]
     for noise in ("seeded", "const"):
-        assert shipped_[noise] <= 0.13, shipped_
+        assert shipped_[noise] <= 0.08, shipped_
         assert shipped_[noise] <= 0.65 * none[noise], (shipped_, none)
 
 
 def test_literal_gan_term_does_not_keep_random_samples_in_place(locality_runs):
     """L_global's literal GAN part, E[log D(x)] + E[log(1 - D(G(z)))], constrains the distribution of
-    G(z), not each sample: at the shipped weight (every 8th step) it leaves most of the change to
-    random samples that no global term leaves (measured 0.172 vs 0.215 after 40 steps of the 32 +
-    64 px tweak; with every synthesis layer tuned it was 0.219 vs 0.213, and at weight 1 0.193 at a
-    cost of 5 dB of reconstruction), while the shipped per-sample anchor brings it to 0.094."""
+    G(z), not each sample: at the shipped weight (every 8th step) it leaves all of the change to
+    random samples that no global term leaves (measured on the smooth-drawing generator: 0.083 vs
+    0.075 after 40 steps of the 32 + 64 px tweak; on the textured one 0.172 vs 0.215, and with every
+    synthesis layer tuned 0.219 vs 0.213, at weight 1 0.193 at a cost of 5 dB of reconstruction),
+    while the shipped per-sample anchor brings it to 0.040."""
     literal, none, shipped_ = locality_runs["literal"], locality_runs["no_global"], locality_runs["shipped"]
     for noise in ("seeded", "const"):
         assert literal[noise] >= 0.7 * none[noise], (literal, none)
