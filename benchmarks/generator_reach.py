@@ -2,9 +2,11 @@
 
 Not a test. For each generator checkpoint (a file the ``stylegan2`` generator loads, or a
 ``stylegan2_train`` run's ``checkpoints/last.pt``, whose EMA generator and discriminator are used),
-it runs ``configs/near_inversion.yaml`` on the held-out drawings with only the generator swapped:
+it runs ``configs/near_inversion.yaml`` on held-out drawings (``--images``; default the textured
+``assets/images/heldout`` of ``stylegan2_64``) with only the generator and the images swapped:
 
-* ``--start``: the config's start inverter alone (W+ optimisation, 100 steps), i.e. how close the
+* ``--start``: the config's start inverter alone (W+ optimisation: 300 steps as shipped now, 100 in
+  the textured-generator runs of docs/benchmarks.md), i.e. how close the
   generator's own latent space gets to each drawing before any tweak (the residual the tweak must
   carry);
 * ``--near-perfect``: the whole shipped inverter and editors (PSNR, edit_drift, locality, steps,

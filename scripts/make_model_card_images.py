@@ -3,16 +3,22 @@
     python scripts/make_model_card_images.py
 """
 
+from pathlib import Path
+
 import torch
+import yaml
 
 import ganedit
 from ganedit.data import ProceduralDataset
 from ganedit.io.images import make_grid, save_image
 
 
-def model_card_grids(name: str, data: ProceduralDataset):
-    """``docs/images/<name>_samples.png`` (16 samples, fixed seeds, constant noise) and the
-    training data's grid; returns the generator."""
+def model_card_grids(name: str, train_config: str):
+    """``docs/images/<name>_samples.png`` (16 samples, fixed seeds, constant noise) and a grid of
+    the first 16 training images, drawn as ``train_config``'s dataset draws them; returns the
+    generator."""
+    params = dict(yaml.safe_load(Path(train_config).read_text())["dataset"]["params"])
+    data = ProceduralDataset(**{**params, "length": 16})
     G = ganedit.build("generator", {"type": "stylegan2",
                                     "params": {"checkpoint": f"assets/models/{name}.safetensors"}}).eval()
     lat = G.sample_latent(16, generator=torch.Generator().manual_seed(2024))
@@ -24,9 +30,9 @@ def model_card_grids(name: str, data: ProceduralDataset):
 
 if __name__ == "__main__":
     with torch.no_grad():
-        G = model_card_grids("stylegan2_64", ProceduralDataset(64, 16, seed=0))
-        model_card_grids("stylegan2_64_smooth", ProceduralDataset(64, 16, seed=0, patterns=("flat", "gradient")))
-        # on-manifold inputs for configs/near_inversion.yaml: seed 7, no truncation (the full
+        G = model_card_grids("stylegan2_64", "configs/stylegan2_train_small.yaml")
+        model_card_grids("stylegan2_64_smooth", "configs/stylegan2_train_smooth.yaml")
+        # on-manifold samples of stylegan2_64 (assets/images/generated/): seed 7, no truncation (the full
         # distribution). Samples 1-3 are kept: at truncation 0.7, and for sample 0 here (34.95 dB),
         # the initial W+ inversion alone lands at or within 0.1 dB of epsilon (35 dB), so near_perfect
         # would have nothing to do (see docs/inversion.md).
