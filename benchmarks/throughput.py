@@ -455,11 +455,12 @@ def _windows(run: Path, steps: int, window: int) -> dict[str, list[float]]:
     if not rows or rows[-1]["step"] < steps:
         raise SystemExit(f"{run}: the log stops before step {steps}")
     out: dict[str, list[float]] = {}
-    for k in rows[-1]:
+    # every logged key, including the lazy regularisers' (logged only on the steps they run)
+    for k in dict.fromkeys(k for r in rows for k in r):
         if k == "step":
             continue
-        out[k] = [statistics.mean(r[k] for r in rows if lo < r["step"] <= lo + window and k in r)
-                  for lo in range(0, steps, window)]
+        out[k] = [statistics.mean(vals) if vals else float("nan") for vals in
+                  ([r[k] for r in rows if lo < r["step"] <= lo + window and k in r] for lo in range(0, steps, window))]
     return out
 
 
@@ -472,8 +473,11 @@ def cmd_curves(a: argparse.Namespace) -> dict[str, Any]:
              "|---|---|---|---|---|---|"]
     res: dict[str, Any] = {}
     for k in ref:
-        d_test = statistics.mean(abs(x - y) for x, y in zip(test[k], ref[k]))
-        d_seed = statistics.mean(abs(x - y) for x, y in zip(other[k], ref[k]))
+        if k not in test or k not in other:
+            raise SystemExit(f"{k}: logged by --ref only")
+        # a window without the loss (a lazy regulariser that did not run in it) is left out
+        d_test = statistics.mean(abs(x - y) for x, y in zip(test[k], ref[k]) if x == x and y == y)
+        d_seed = statistics.mean(abs(x - y) for x, y in zip(other[k], ref[k]) if x == x and y == y)
         ok = d_test <= a.factor * d_seed
         res[k] = {"ref": ref[k], "test": test[k], "seed": other[k], "d_test": d_test, "d_seed": d_seed, "ok": ok}
         lines.append(f"| {k} | {ref[k][-1]:.4f} | {test[k][-1]:.4f} | {d_test:.4f} | {d_seed:.4f} | "

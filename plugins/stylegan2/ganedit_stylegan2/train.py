@@ -114,9 +114,10 @@ class StyleGAN2Trainer(Trainer):
 
     name = "stylegan2"
     params: StyleGAN2TrainParams
-    #: bf16 under ``precision: auto`` where it is fast (``ganedit.accel.resolve_precision``): 100 steps
-    #: of the shipped config follow the fp32 loss curves within the seed-to-seed distance, and R1 and
-    #: path length run in fp32 (docs/benchmarks.md, "bf16 against fp32 (StyleGAN2)")
+    #: bf16 under ``precision: auto`` where it is fast (``ganedit.accel.resolve_precision``): over 200
+    #: steps of the shipped config bf16 moves the loss curves about as much as a change of seed (R1,
+    #: which runs in fp32 like the path length, is the one noisy exception: docs/benchmarks.md,
+    #: "bf16 against fp32 (StyleGAN2)")
     default_precision = "bf16"
 
     def build(self) -> None:

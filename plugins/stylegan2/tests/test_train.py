@@ -114,6 +114,37 @@ def test_nan_loss_stops_with_a_clear_error(tmp_path, monkeypatch):
     assert not (tmp_path / "stylegan2.safetensors").exists()
 
 
+def test_auto_precision_bf16_where_fast_with_fp32_regularisers(tmp_path, monkeypatch):
+    """``precision: auto`` is bf16 where bf16 convolutions measure fast (losses finite and close to
+    fp32's, R1 and path length computed from float32 outputs) and fp32 where they do not (the same
+    numbers as an explicit fp32 run)."""
+    import ganedit.accel as accel
+    import ganedit_stylegan2.train as train_mod
+
+    run(tmp_path / "fp32", precision="fp32", steps=4)
+    ref = read_train_log(tmp_path / "fp32")
+
+    monkeypatch.setattr(accel, "bf16_speedup", lambda device: 0.55)  # e.g. the Intel Xeon of benchmarks.md
+    run(tmp_path / "slow", steps=4)
+    assert read_train_log(tmp_path / "slow") == ref
+
+    seen: dict[str, list[torch.dtype]] = {"r1": [], "path": []}
+    r1, path = train_mod.r1_penalty, train_mod.path_length_penalty
+    monkeypatch.setattr(train_mod, "r1_penalty", lambda pred, x: seen["r1"].append(pred.dtype) or r1(pred, x))
+    monkeypatch.setattr(train_mod, "path_length_penalty",
+                        lambda fake, lat, mean: seen["path"].append(fake.dtype) or path(fake, lat, mean))
+    monkeypatch.setattr(accel, "bf16_speedup", lambda device: 2.0)  # e.g. the AMD EPYC
+    run(tmp_path / "fast", steps=4)
+    got = read_train_log(tmp_path / "fast")
+    assert [e["step"] for e in got] == [1, 2, 3, 4]
+    for ea, eb in zip(ref, got):
+        for k, v in eb.items():
+            assert math.isfinite(v), (k, v)
+            assert v == pytest.approx(ea[k], rel=0.1, abs=0.1), (eb["step"], k, v, ea[k])
+    assert any(eb[k] != ea[k] for ea, eb in zip(ref, got) for k in eb if k != "step")  # bf16 took effect
+    assert seen["r1"] and seen["path"] and set(seen["r1"] + seen["path"]) == {torch.float32}
+
+
 def test_init_checkpoint_continues_from_a_trained_model(tmp_path):
     """``init_checkpoint``: g, g_ema and d from the file (g from g_ema when the file has none, as in
     the bundled models); a file of another architecture is refused with the reason."""
