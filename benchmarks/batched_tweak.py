@@ -12,14 +12,17 @@ turns each convolution into a grouped one). Results: docs/benchmarks.md ("Not re
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import sys
 from pathlib import Path
 
 import torch
 from torch.func import functional_call, vmap
 
 import ganedit
+from ganedit_inversion.generator_ops import select_parameters
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stylegan2_speed import _time as median_time  # noqa: E402 - median after a warm-up, shared
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,15 +38,6 @@ class Synthesis(torch.nn.Module):
         return self.generator.synthesis(ws, noise_mode="const")
 
 
-def median_ms(fn, reps: int) -> float:
-    times = []
-    for _ in range(reps + 1):  # the first call builds kernels: dropped
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times[1:]) * 1e3
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=str(ROOT / "assets/models/stylegan2_64.safetensors"))
@@ -54,7 +48,8 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     gen = ganedit.build("generator", {"type": "stylegan2", "params": {"checkpoint": a.checkpoint}})
     syn = Synthesis(gen)
-    weights = {n: p.detach() for n, p in syn.named_parameters() if "mapping" not in n}
+    # what near_perfect and PTI tune by default (everything but the mapping network)
+    weights = {f"generator.{n}": p.detach() for n, p in select_parameters(gen, "synthesis")}
     g = torch.Generator().manual_seed(0)
 
     def loss(params: dict[str, torch.Tensor], w: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -75,8 +70,8 @@ def main() -> None:
             for i in range(b):
                 loss(single, ws[i], targets[i]).backward()
 
-        seq = median_ms(one_by_one, a.reps)
-        vec = median_ms(lambda: batched(stacked, ws, targets).sum().backward(), a.reps)
+        seq = median_time(one_by_one, a.reps) * 1e3
+        vec = median_time(lambda: batched(stacked, ws, targets).sum().backward(), a.reps) * 1e3
         print(f"| {b} | {seq:.1f} | {vec:.1f} | {seq / vec:.2f}x |")
 
 
