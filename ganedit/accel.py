@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib
+import inspect
 import logging
 import platform
 import shutil
@@ -153,6 +154,43 @@ def fast_adam_options() -> dict[str, bool]:
     return {"fused": True} if (major, minor) >= (2, 4) else {"foreach": True}
 
 
+def _eager(cls: type, name: str) -> Callable[..., Any]:
+    """``cls.name`` without torch's torch.compile wrappers: the function they wrap (``__wrapped__``),
+    or the method itself when this torch does not wrap it."""
+    method = getattr(cls, name)
+    raw = inspect.unwrap(method)
+    return raw if raw.__qualname__ == method.__qualname__ else method
+
+
+class Adam(torch.optim.Adam):
+    """``torch.optim.Adam`` for eager runs: the same update, state and ``state_dict``.
+
+    torch wraps ``Optimizer``'s methods for ``torch.compile`` (``add_param_group``, ``zero_grad``,
+    ``state_dict`` and ``load_state_dict`` in ``_disable_dynamo``, ``step`` in graph breaks). Outside
+    a compiled region the wrappers do nothing, but their first call imports ``torch._dynamo``: 1.5 s
+    of every process that builds an optimizer (AMD EPYC, one thread; docs/benchmarks.md), nothing
+    else in a run imports it. This class calls the wrapped methods directly, and ``step`` runs under
+    ``no_grad`` as torch's wrapper does for ``differentiable=False``. Optimizer steps are never
+    inside a compiled region here (``compile`` wraps the networks' forwards); for one that is, use
+    ``torch.optim.Adam``.
+    """
+
+    add_param_group = _eager(torch.optim.Optimizer, "add_param_group")
+    zero_grad = _eager(torch.optim.Optimizer, "zero_grad")
+    state_dict = _eager(torch.optim.Optimizer, "state_dict")
+    load_state_dict = _eager(torch.optim.Optimizer, "load_state_dict")
+    _step = _eager(torch.optim.Adam, "step")
+
+    def __init__(self, params: Any, **kwargs: Any):
+        if kwargs.get("differentiable"):
+            raise ValueError("ganedit.accel.Adam: differentiable=True needs torch.optim.Adam")
+        super().__init__(params, **kwargs)
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        with torch.no_grad():
+            return self._step(closure)
+
+
 def unused_run_options(config: Any) -> list[str]:
     """The run options ``config`` sets (``precision`` other than auto/fp32, ``channels_last``,
     ``compile``), as ``key: value`` strings; the runner names them when the task never asked for
@@ -235,9 +273,11 @@ class Accel:
 
     @classmethod
     def from_context(cls, context: Any, device: torch.device | str | None = None, precision: str = "fp32",
-                     channels_last: bool = False) -> "Accel":
+                     channels_last: bool = False, resumed: str | None = None) -> "Accel":
         """The run's options (``context.config``), with this task's defaults for what is unset
-        (``precision: auto``, ``channels_last`` unset)."""
+        (``precision: auto``, ``channels_last`` unset). ``resumed``: the precision of the run being
+        resumed, which ``auto`` keeps (``auto`` picks by timing this machine, and a run resumed on
+        another machine would otherwise switch precision halfway)."""
         device = torch.device(device if device is not None else getattr(context, "device", "cpu"))
         if device.type == "cpu":
             keep_freed_memory()
@@ -249,8 +289,15 @@ class Accel:
         req = getattr(cfg, "precision", None)
         cl = getattr(cfg, "channels_last", None)
         say = getattr(context, "log", None)
-        return cls(device, resolve_precision(req, device, precision), channels_last if cl is None else cl,
-                   bool(getattr(cfg, "compile", False)), say if callable(say) else None)
+        say = say if callable(say) else None
+        if req in (None, "auto") and resumed in PRECISIONS:
+            chosen = resumed
+        else:
+            chosen = resolve_precision(req, device, precision)
+            if resumed in PRECISIONS and resumed != chosen:
+                (say or log.info)(f"note: the run being resumed trained in {resumed}; it goes on in {chosen} "
+                                  f"(precision: {req})")
+        return cls(device, chosen, channels_last if cl is None else cl, bool(getattr(cfg, "compile", False)), say)
 
     def describe(self) -> str:
         return (f"precision {self.precision}, channels_last {'on' if self.channels_last else 'off'}, "
@@ -350,6 +397,7 @@ class Compiled(nn.Module):
 
 __all__ = [
     "Accel",
+    "Adam",
     "Compiled",
     "PRECISIONS",
     "Precision",

@@ -176,3 +176,54 @@ def test_keep_freed_memory_takes_effect_once_on_glibc():
     first = accel.keep_freed_memory()
     assert accel.keep_freed_memory() is first  # once per process, same answer
     assert first == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+
+
+def _adam_run(cls: type, steps: int = 5, state: dict | None = None, **kwargs):
+    """A two-group toy fit with ``cls``; its parameters, state_dict and the optimizer."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
+    opt = cls([{"params": net[0].parameters(), "lr": 1e-2}, {"params": net[2].parameters()}], lr=3e-3,
+              betas=(0.5, 0.9), **kwargs)
+    if state is not None:
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+    x = torch.randn(32, 8)
+    for i in range(steps):
+        opt.zero_grad()
+        if i % 2:
+            opt.step(lambda: net(x).pow(2).mean().backward())  # the closure form too
+        else:
+            net(x).pow(2).mean().backward()
+            opt.step()
+    return [p.detach().clone() for p in net.parameters()], {"net": net.state_dict(), "opt": opt.state_dict()}
+
+
+@pytest.mark.parametrize("options", [{"fused": True}, {"foreach": True}, {}])
+def test_eager_adam_is_torch_adam_bit_for_bit_and_resumes(options):
+    ours, ours_state = _adam_run(accel.Adam, **options)
+    theirs, theirs_state = _adam_run(torch.optim.Adam, **options)
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    assert ours_state["opt"]["param_groups"] == theirs_state["opt"]["param_groups"]
+    for k, s in ours_state["opt"]["state"].items():
+        assert all(torch.equal(s[key], theirs_state["opt"]["state"][k][key]) for key in s)
+    # a run resumed from the state dict continues exactly as an uninterrupted one
+    resumed, _ = _adam_run(accel.Adam, steps=3, state=ours_state, **options)
+    straight, _ = _adam_run(torch.optim.Adam, steps=8, **options)
+    assert all(torch.equal(a, b) for a, b in zip(resumed, straight))
+    with pytest.raises(ValueError, match="differentiable"):
+        accel.Adam(nn.Linear(2, 2).parameters(), differentiable=True)
+
+
+def test_eager_adam_never_imports_dynamo():
+    """The reason for ganedit.accel.Adam: torch.optim's wrappers import torch._dynamo (1.5 s of
+    every process). In a fresh interpreter, building, stepping, zeroing and (re)storing ours must
+    not; a torch upgrade that changes how the wrappers work fails here."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch\nfrom ganedit.accel import Adam\n"
+            "p = torch.nn.Parameter(torch.ones(3))\nopt = Adam([p], lr=0.1, fused=True)\n"
+            "p.sum().backward(); opt.step(); opt.zero_grad(); opt.load_state_dict(opt.state_dict())\n"
+            "print('torch._dynamo' in sys.modules, float(p[0]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "False" and abs(float(out[1]) - 0.9) < 1e-6  # the first Adam step: lr * sign(grad)

@@ -346,8 +346,11 @@ class Trainer(abc.ABC):
 
     def _fit(self) -> dict[str, Any]:
         ctx, p = self.context, self.params
+        resume = resume_path(self.params.resume, self.last_checkpoint)
+        state = safe_torch_load(resume) if resume is not None else None
         self.accel = Accel.from_context(ctx, self.device, self.default_precision,
-                                        self.default_channels_last and self.device.type == "cpu")
+                                        self.default_channels_last and self.device.type == "cpu",
+                                        resumed=state.get("precision") if isinstance(state, dict) else None)
         if self.accel.precision != "fp32" or self.accel.compile:
             self._say(f"{self.name}: {self.accel.describe()}")
         # Same seed everywhere while building, so every process starts from identical weights
@@ -358,9 +361,7 @@ class Trainer(abc.ABC):
             raise RuntimeError(f"{type(self).__name__}.build() must call set_data(dataset)")
         seed_everything(ctx.seed + self.dist.rank)
 
-        resume = resume_path(self.params.resume, self.last_checkpoint)
         if resume is not None:
-            state = safe_torch_load(resume)
             self.load_state_dict(state, source=str(resume))
             self.resumed_from = resume
             self._saved_step = self.step

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Iterator
 import torch
 from torch import nn
 
-from ganedit.accel import fast_adam_options
+from ganedit.accel import Adam, fast_adam_options
 from ganedit.distributed import unwrap
 
 
@@ -61,7 +61,7 @@ def lazy_ratio(reg_every: int) -> float:
 
 def make_adam(params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], lr: float,
               betas: tuple[float, float] = (0.0, 0.99), reg_every: int = 0,
-              eps: float = 1e-8) -> torch.optim.Adam:
+              eps: float = 1e-8) -> Adam:
     """Adam with StyleGAN2's lazy-regularization correction.
 
     A regularizer applied every ``reg_every`` steps adds one extra optimizer step per ``reg_every``
@@ -69,5 +69,5 @@ def make_adam(params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], lr: flo
     per-image learning dynamics of the non-lazy schedule (Karras et al. 2020, appendix B).
     """
     c = lazy_ratio(reg_every)
-    return torch.optim.Adam(params, lr=lr * c, betas=(betas[0] ** c, betas[1] ** c), eps=eps,
-                            **fast_adam_options())
+    return Adam(params, lr=lr * c, betas=(betas[0] ** c, betas[1] ** c), eps=eps,
+                **fast_adam_options())

@@ -91,6 +91,8 @@ def trainer_state(trainer: Any) -> dict[str, Any]:
         "extra": trainer.extra_state(),
         "losses": dict(trainer.last_losses),
         "params": json.loads(json.dumps(trainer.params.model_dump(mode="json"))),
+        # the precision the run trained in: a resumed `precision: auto` run keeps it on any machine
+        "precision": trainer.accel.precision if getattr(trainer, "accel", None) is not None else None,
     }
 
 

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from ganedit.accel import Adam
 from ganedit.config import Slot
 from ganedit.context import builder
 from ganedit.interfaces import Generator
@@ -202,7 +203,7 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
             d = frozen_copy(disc).to(target.device)
             state["D"] = d
             if p.update_discriminator:
-                state["opt_d"] = torch.optim.Adam(d.parameters(), lr=p.d_lr, betas=p.d_betas)
+                state["opt_d"] = Adam(d.parameters(), lr=p.d_lr, betas=p.d_betas)
         if p.edit_weight > 0:
             state["edit_rng"] = make_rng(int(torch.randint(0, 2**62, (1,), generator=rng).item()))
             state["pivot"] = pivot

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
+from ganedit.accel import Adam
 from ganedit.config import Slot
 from ganedit.context import builder
 from ganedit.interfaces import Generator, InversionResult, Inverter, Params
@@ -154,7 +155,7 @@ class OptimizationInverter(Inverter, name="optimization"):
         if use_noise:
             noises = [randn((batch, 1, *buf.shape[-2:]), rng, w_opt).requires_grad_(True)
                       for buf in generator.noise_buffers()]
-        opt = torch.optim.Adam([w_opt] + noises, lr=p.lr, betas=p.betas)
+        opt = Adam([w_opt] + noises, lr=p.lr, betas=p.betas)
 
         def render(w: torch.Tensor) -> torch.Tensor:
             ws = w if p.space == "w+" else w.expand(-1, generator.num_ws, -1)

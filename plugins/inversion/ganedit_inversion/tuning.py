@@ -16,7 +16,7 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from ganedit.accel import fast_adam_options
+from ganedit.accel import Adam, fast_adam_options
 from ganedit.config import Slot
 from ganedit.context import builder
 from ganedit.interfaces import Generator, InversionResult, Inverter, Params
@@ -189,7 +189,7 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
                 n.requires_grad_(True)
             groups.append({"params": fitted, "lr": p.noise_lr})
         anchors = [prm.detach().clone() for prm in trainable + strengths] if p.weight_regularize > 0 else []
-        opt = torch.optim.Adam(groups, lr=p.lr, betas=p.betas, **fast_adam_options())
+        opt = Adam(groups, lr=p.lr, betas=p.betas, **fast_adam_options())
         state = self.setup(generator, tuned, target, pivot, rng, discriminator)
         state["noise"] = noises or None  # the image's maps, as the method's terms render the pivot
 

@@ -145,6 +145,23 @@ def test_auto_precision_bf16_where_fast_with_fp32_regularisers(tmp_path, monkeyp
     assert seen["r1"] and seen["path"] and set(seen["r1"] + seen["path"]) == {torch.float32}
 
 
+def test_auto_precision_is_kept_when_a_run_is_resumed_on_another_machine(tmp_path, monkeypatch):
+    """``auto`` picks by timing the machine; a run resumed elsewhere keeps the precision it trained
+    in (exactly the uninterrupted run's numbers), and an explicit setting still overrides it."""
+    import ganedit.accel as accel
+
+    monkeypatch.setattr(accel, "bf16_speedup", lambda device: 2.0)  # a machine where auto picks bf16
+    run(tmp_path / "straight", steps=4, sample_every=0)
+    run(tmp_path / "split", steps=2, sample_every=0)
+    assert safe_torch_load(tmp_path / "split" / "checkpoints" / "last.pt")["precision"] == "bf16"
+    monkeypatch.setattr(accel, "bf16_speedup", lambda device: 0.55)  # resumed where auto picks fp32
+    run(tmp_path / "split", steps=4, sample_every=0)
+    assert read_train_log(tmp_path / "split") == read_train_log(tmp_path / "straight")
+    assert safe_torch_load(tmp_path / "split" / "checkpoints" / "last.pt")["precision"] == "bf16"
+    run(tmp_path / "split", steps=5, sample_every=0, precision="fp32")  # explicit: fp32 from here on
+    assert safe_torch_load(tmp_path / "split" / "checkpoints" / "last.pt")["precision"] == "fp32"
+
+
 def test_init_checkpoint_continues_from_a_trained_model(tmp_path):
     """``init_checkpoint``: g, g_ema and d from the file (g from g_ema when the file has none, as in
     the bundled models); a file of another architecture is refused with the reason."""
