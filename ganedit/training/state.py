@@ -96,6 +96,36 @@ def trainer_state(trainer: Any) -> dict[str, Any]:
     }
 
 
+def is_trainer_checkpoint(path: str | Path, trainer: str) -> bool:
+    """Cheap test for a checkpoint of the trainer class named ``trainer`` (``checkpoints/*.pt``): a
+    torch zip file whose pickle names this format and the trainer; nothing is unpickled. For the
+    ``sniff`` of a ``ganedit convert`` format that exports a run's snapshot."""
+    import zipfile
+
+    try:
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as zf:
+            pkl = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
+            blob = zf.read(pkl) if pkl else b""
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return CHECKPOINT_FORMAT.encode() in blob and trainer.encode() in blob
+
+
+def load_trainer_checkpoint(path: str | Path, trainer: str) -> dict[str, Any]:
+    """A checkpoint of the trainer class named ``trainer``, loaded without executing pickled code;
+    :class:`CheckpointError` naming what it is otherwise."""
+    from ganedit.io.checkpoint import safe_torch_load
+
+    state = safe_torch_load(path)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a ganedit training checkpoint")
+    if state.get("trainer") != trainer:
+        raise CheckpointError(f"{path}: a checkpoint of trainer {state.get('trainer')!r}, not {trainer!r}")
+    return state
+
+
 def load_trainer_state(trainer: Any, state: dict[str, Any], source: str = "checkpoint") -> None:
     """Restore :func:`trainer_state` output into ``trainer``; mismatches raise :class:`CheckpointError`."""
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:

@@ -21,7 +21,10 @@ from ganedit.latent import Latent, LatentError
 
 from ganedit_inversion.errors import InversionError
 
-TuneSelection = Literal["synthesis", "all"]
+TuneSelection = Literal["auto", "synthesis", "fine", "all"]
+
+#: ``tune: fine``: the synthesis layers of this many finest output resolutions
+FINE_RESOLUTIONS = 2
 
 
 def device_of(module: nn.Module) -> torch.device:
@@ -176,19 +179,78 @@ def mapping_parameter_names(generator: Generator) -> set[str]:
     return {n for (n, _), g in zip(named, grads) if g is not None}
 
 
+def parameter_resolutions(generator: Generator) -> dict[str, int]:
+    """The output resolution of each synthesis parameter: the spatial size of the 4-D output of the
+    innermost module holding it that returns one, recorded with forward hooks over one synthesis of
+    a mapped random ``z`` (works for any layout whose layers are modules). A module holding layers
+    of several resolutions (one of them at half its own size or less: a whole synthesis network)
+    places none of its own parameters, and a parameter whose modules never ran (a layer the
+    synthesis skips) has none: both are left out."""
+    sizes: dict[str, int] = {}
+
+    def record(name: str):
+        def hook(module: nn.Module, args: object, out: object) -> None:
+            first = out if torch.is_tensor(out) else next(
+                (o for o in out if torch.is_tensor(o)), None) if isinstance(out, (tuple, list)) else None
+            if first is not None and first.ndim == 4:
+                sizes[name] = max(sizes.get(name, 0), int(first.shape[-1]))
+        return hook
+
+    handles = [m.register_forward_hook(record(n)) for n, m in generator.named_modules() if n]
+    try:
+        z = torch.randn(1, generator.z_dim, generator=torch.Generator().manual_seed(0)).to(device_of(generator))
+        with torch.no_grad():
+            synthesize(generator, generator.mapping(z, 1.0, None), "const")
+    finally:
+        for h in handles:
+            h.remove()
+    spans = {n for n, r in sizes.items() if any(o.startswith(n + ".") and 2 * q <= r for o, q in sizes.items())}
+    skip = mapping_parameter_names(generator)
+    out: dict[str, int] = {}
+    for name, _ in generator.named_parameters():
+        if name in skip:
+            continue
+        parts = name.split(".")[:-1]
+        while parts and ".".join(parts) not in sizes:
+            parts.pop()
+        if parts and ".".join(parts) not in spans:
+            out[name] = sizes[".".join(parts)]
+    return out
+
+
+def parameters_at(generator: Generator, resolutions: set[int] | None) -> list[tuple[str, nn.Parameter]]:
+    """The synthesis parameters of the layers that render at ``resolutions`` (None: the
+    :data:`FINE_RESOLUTIONS` finest), by :func:`parameter_resolutions`."""
+    res = parameter_resolutions(generator)
+    wanted = set(sorted(set(res.values()))[-FINE_RESOLUTIONS:]) if resolutions is None else set(resolutions)
+    chosen = [(n, p) for n, p in generator.named_parameters() if res.get(n) in wanted]
+    if not chosen:
+        raise InversionError(f"no layer of {type(generator).__name__} renders at {sorted(wanted) or 'any size'} px "
+                             f"(layers seen at {sorted(set(res.values()))} px: modules returning 4-D feature maps "
+                             f"during synthesis); use tune: synthesis or name the parameters (prefixes)")
+    return chosen
+
+
 def select_parameters(generator: Generator, tune: TuneSelection | Sequence[str]) -> list[tuple[str, nn.Parameter]]:
     """The parameters generator tuning updates.
 
     ``'synthesis'``: everything but the mapping network (the pivot latent stays fixed, so the
-    mapping would only move other images); ``'all'``: every parameter; a list of name prefixes:
-    exactly the parameters whose names start with one of them.
+    mapping would only move other images); ``'fine'``: the synthesis parameters of the layers that
+    render the :data:`FINE_RESOLUTIONS` finest resolutions (:func:`parameter_resolutions`; 32 and
+    64 px in a 64 px StyleGAN2); ``'all'``: every parameter; a list of name prefixes: exactly the
+    parameters whose names start with one of them.
     """
     named = list(generator.named_parameters())
+    if tune == "auto":
+        raise InversionError("tune='auto' depends on the noise maps a tuning inverter fits; pass 'fine' or "
+                             "'synthesis' here")
     if tune == "all":
         chosen = named
     elif tune == "synthesis":
         skip = mapping_parameter_names(generator)
         chosen = [(n, p) for n, p in named if n not in skip]
+    elif tune == "fine":
+        return parameters_at(generator, None)
     else:
         prefixes = tuple(tune)
         chosen = [(n, p) for n, p in named if n.startswith(prefixes)]

@@ -50,7 +50,15 @@ from ganedit.losses import d_logistic_loss, r1_penalty
 
 from ganedit_inversion.common import StopRule, make_rng, randn
 from ganedit_inversion.errors import InversionError
-from ganedit_inversion.generator_ops import fit_targets, frozen_copy, random_noise, synthesize, w_principal_axes
+from ganedit_inversion.generator_ops import (
+    TuneSelection,
+    fit_targets,
+    frozen_copy,
+    mapping_parameter_names,
+    random_noise,
+    synthesize,
+    w_principal_axes,
+)
 from ganedit_inversion.losses import ReconstructionParams
 from ganedit_inversion.tuning import GeneratorTuningInverter, TuningParams, optimization_spec
 
@@ -71,6 +79,12 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
                                           description="inverter giving the starting latent (W+ optimisation)")
         steps: int = Field(600, ge=0, le=100000, description="step limit of the tweak")
         lr: float = Field(1e-3, gt=0, description="Adam learning rate of the generator weights")
+        tune: TuneSelection | list[str] = Field(
+            "auto", description="weights the tweak changes (ours, measured in docs/inversion.md). auto: with "
+            "fitted noise maps the layers at the maps' resolutions (with noise_layers: 4 the two finest, as "
+            "'fine'; the coarser layers' change reconstructs nothing by itself but moves the edits and random "
+            "samples); without them 'synthesis', every weight but the mapping network (the weights then carry "
+            "the whole fit). Or 'fine', 'synthesis', 'all', parameter-name prefixes")
         tune_noise: bool = Field(True, description="also fit the image's own noise maps (returned with the "
                                  "latent, never written into the generator; see docs/inversion.md)")
         noise_lr: float = Field(0.5, gt=0, description="Adam learning rate of the noise maps")
@@ -198,6 +212,9 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
         p = self.params
         disc = self.resolve_discriminator(original, discriminator)
         state: dict[str, Any] = {"original": original, "tuned": tuned, "rng": rng, "D": None, "opt_d": None}
+        # G_theta(z) goes through the tuned mapping only where the tweak changes it (tune: all, or names)
+        tuned_names = {n for n, prm in tuned.named_parameters() if prm.requires_grad}
+        state["mapping_tuned"] = bool(tuned_names & mapping_parameter_names(tuned))
         if disc is not None and self.needs_discriminator:
             # The discriminator is trained during the tweak: work on a copy, the next image starts fresh.
             d = frozen_copy(disc).to(target.device)
@@ -323,7 +340,7 @@ class NearPerfectInverter(GeneratorTuningInverter, name="near_perfect"):
             z = randn((p.global_batch, original.z_dim), state["rng"], recon)
             with torch.no_grad():
                 ws_z = original.mapping(z, p.truncation_psi, None)
-            ws_t = ws_z if p.tune == "synthesis" else tuned.mapping(z, p.truncation_psi, None)
+            ws_t = tuned.mapping(z, p.truncation_psi, None) if state["mapping_tuned"] else ws_z
             # Random samples get their own noise (the same for G and G_theta): the constant noise
             # buffers hold the target's detail when tune_noise is on and are not the manifold.
             maps = random_noise(original, p.global_batch, state["rng"], recon)

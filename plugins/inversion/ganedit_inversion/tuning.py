@@ -11,7 +11,7 @@ losses and steps. A NaN/inf image, loss or parameter stops the image with :class
 from __future__ import annotations
 
 import abc
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from pydantic import Field
@@ -31,10 +31,12 @@ from ganedit_inversion.generator_ops import (
     clone_noise,
     frozen_copy,
     has_noise_maps,
+    parameters_at,
     require_style_api,
     select_parameters,
     synthesize,
     with_noise,
+    TuneSelection,
     ws_of,
 )
 from ganedit_inversion.losses import (
@@ -62,9 +64,12 @@ class TuningParams(Params):
     losses: ReconstructionParams = Field(default_factory=ReconstructionParams,
                                          description="reconstruction loss weights")
     stop: StopRule = Field(default_factory=StopRule, description="early stop (epsilon) rule")
-    tune: Literal["synthesis", "all"] | list[str] = Field(
-        "synthesis", description="parameters to tune: 'synthesis' (all but the mapping network), 'all', "
-                                 "or a list of parameter-name prefixes")
+    tune: TuneSelection | list[str] = Field(
+        "synthesis", description="parameters to tune: 'synthesis' (all but the mapping network), 'fine' (the "
+                                 "synthesis layers of the two finest resolutions, found by running the "
+                                 "generator), 'auto' (with fitted noise maps the layers at their resolutions, "
+                                 "else 'synthesis'), "
+                                 "'all', or a list of parameter-name prefixes")
     tune_noise: bool = Field(False, description="also fit per-image noise maps (the image's own, returned "
                              "with the latent; the generator's constant buffers are left alone)")
     noise_lr: float = Field(0.05, gt=0, description="Adam learning rate of the noise maps")
@@ -171,7 +176,11 @@ class GeneratorTuningInverter(Inverter, abc.ABC):
         noises = clone_noise(init.noise if init.noise is not None else generator.noise_buffers()) \
             if p.tune_noise and has_noise_maps(generator) else []
         fitted = noises if p.noise_layers is None else noises[-p.noise_layers:]
-        selected = select_parameters(tuned, p.tune)
+        if p.tune == "auto":  # the layers at the resolutions of the fitted maps, which carry the detail
+            selected = parameters_at(tuned, {int(m.shape[-1]) for m in fitted}) if fitted else \
+                select_parameters(tuned, "synthesis")
+        else:
+            selected = select_parameters(tuned, p.tune)
         # A noise map shows in the image only through its injection strength, which may need to learn
         # faster than the other weights (noise_strength_lr; 0 keeps the generator's strengths).
         own_rate = bool(fitted) and p.noise_strength_lr is not None

@@ -451,3 +451,54 @@ def test_adversarial_every_schedules_the_gan_parts_and_d_updates(generator, disc
         assert "global_anchor" in keys
         on = step % 2 == 0
         assert on == ("global_gan" in keys) == ("adv_local" in keys) == ("d_loss" in keys), (step, keys)
+
+
+def test_tune_fine_finds_the_layers_of_the_two_finest_resolutions(generator):
+    """``tune: fine`` places every synthesis parameter by the output size of its layer (forward hooks):
+    in a 16 px StyleGAN2 everything but the 4 px layers; in the bundled 64 px model exactly
+    the layers near_inversion.yaml listed by name before (net.convs.4-7, net.to_rgbs.2-3); in
+    StyleALAE the two finest blocks and the to_rgb the synthesis uses (the const input and the unused
+    coarser to_rgbs are placed nowhere)."""
+    from pathlib import Path
+
+    from ganedit_inversion.generator_ops import parameter_resolutions, parameters_at, select_parameters
+
+    synthesis = {n for n, _ in select_parameters(generator, "synthesis")}
+    res = parameter_resolutions(generator)
+    assert set(res) == synthesis and set(res.values()) == {4, 8, 16}
+    fine = {n for n, _ in select_parameters(generator, "fine")}
+    coarse = ("net.input.", "net.conv1.", "net.to_rgb1.")  # the 4 px layers
+    assert fine == {n for n in synthesis if not n.startswith(coarse)} and all(res[n] == 4 for n in synthesis - fine)
+    assert {n for n, _ in parameters_at(generator, {4, 8, 16})} == synthesis
+    with pytest.raises(InversionError, match=r"renders at \[2\] px \(layers seen at \[4, 8, 16\] px"):
+        parameters_at(generator, {2})
+    with pytest.raises(InversionError, match="tune='auto' depends on the noise maps"):
+        select_parameters(generator, "auto")
+    root = Path(__file__).resolve().parents[3] / "assets" / "models"
+    bundled = ganedit.build("generator", {"type": "stylegan2", "params": {
+        "checkpoint": str(root / "stylegan2_64_smooth.safetensors")}})
+    assert [n for n, _ in select_parameters(bundled, "fine")] == [n for n, _ in select_parameters(
+        bundled, ["net.convs.4", "net.convs.5", "net.convs.6", "net.convs.7", "net.to_rgbs.2", "net.to_rgbs.3"])]
+    alae = ganedit.build("generator", {"type": "stylealae", "params": {
+        "checkpoint": str(root / "stylealae_32.safetensors")}})
+    layers = {n.split(".")[1] + "." + n.split(".")[2] for n, _ in select_parameters(alae, "fine")}
+    assert layers == {"decode_block.2", "decode_block.3", "to_rgb.3"}
+    assert "decoder.const" not in parameter_resolutions(alae)
+
+
+def test_near_perfect_auto_tunes_the_layers_of_its_noise_maps(generator, target, pivot_spec):
+    """near_perfect's default ``tune: auto``: with the 2 finest noise maps fitted (16 px here), only the
+    16 px layers move; with every map, every synthesis layer; with none, every synthesis layer too."""
+    def moved(**extra) -> set[str]:
+        params = np_params(pivot_spec, steps=3, global_weight=0.0, adversarial_weight=0.0)
+        params.update(extra)
+        tuned = build_inverter("near_perfect", **params).invert(generator, target).generator
+        before = dict(generator.named_parameters())
+        return {n for n, p in tuned.named_parameters() if not torch.equal(p, before[n])}
+
+    from ganedit_inversion.generator_ops import parameters_at, select_parameters
+
+    synthesis = {n for n, _ in select_parameters(generator, "synthesis")}
+    assert moved(tune_noise=True, noise_layers=2) == {n for n, _ in parameters_at(generator, {16})}
+    assert moved(tune_noise=True, noise_layers=None) == synthesis
+    assert moved(tune_noise=False) == synthesis

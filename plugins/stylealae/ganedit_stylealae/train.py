@@ -57,9 +57,10 @@ from pydantic import Field, FilePath, field_validator
 
 from ganedit.config import Slot
 from ganedit.distributed import all_reduce_mean
-from ganedit.io.checkpoint import CheckpointError, load_state
+from ganedit.io.checkpoint import load_state
 from ganedit.io.images import make_grid
 from ganedit.training import DataStream, TrainParams, Trainer, TrainTask, make_adam
+from ganedit.training.state import is_trainer_checkpoint, load_trainer_checkpoint
 
 from ganedit_stylealae.arch import ALAEArch, ArchitectureError
 from ganedit_stylealae.losses import (
@@ -587,18 +588,7 @@ TRAINER_NAME = ALAETrainer.__name__
 
 def sniff_train_checkpoint(path: str | Path) -> bool:
     """Cheap test for an ``alae_train`` checkpoint (``checkpoints/*.pt``): its trainer name, unpickling nothing."""
-    import zipfile
-
-    p = Path(path)
-    try:
-        if not zipfile.is_zipfile(p):
-            return False
-        with zipfile.ZipFile(p) as zf:
-            pkl = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
-            blob = zf.read(pkl) if pkl else b""
-    except (OSError, zipfile.BadZipFile):
-        return False
-    return b"ganedit.training" in blob and TRAINER_NAME.encode() in blob
+    return is_trainer_checkpoint(path, TRAINER_NAME)
 
 
 def train_checkpoint_models(state: dict[str, Any], source: str | Path = "checkpoint") -> tuple[ALAEModel, ALAEModel]:
@@ -619,11 +609,7 @@ def train_checkpoint_models(state: dict[str, Any], source: str | Path = "checkpo
 def convert_train_checkpoint(src: str | Path, dst: str | Path) -> None:
     """``ganedit convert`` hook: an ``alae_train`` snapshot -> the native file the run would export
     (EMA and live sets, dlatent_avg), so any step can become a model, not only the last one."""
-    from ganedit.io.checkpoint import safe_torch_load
-
-    state = safe_torch_load(src)
-    if not isinstance(state, dict) or state.get("trainer") != TRAINER_NAME:
-        raise CheckpointError(f"{src}: not an alae_train checkpoint (trainer {state.get('trainer')!r})")
+    state = load_trainer_checkpoint(src, TRAINER_NAME)
     ema, live = train_checkpoint_models(state, src)
     ema.save_native(dst, which="ema", live=live,
                     extra={"source": "ganedit alae_train", "converted_from": Path(src).name,

@@ -322,5 +322,5 @@ def test_convert_exports_any_training_snapshot(tmp_path: Path):
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(2)}, other)
     assert not sniff_train_checkpoint(other)
-    with pytest.raises(CheckpointError, match="not an alae_train checkpoint"):
+    with pytest.raises(CheckpointError, match="not a ganedit training checkpoint"):
         convert_train_checkpoint(other, tmp_path / "x.safetensors")

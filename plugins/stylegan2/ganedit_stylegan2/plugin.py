@@ -58,3 +58,18 @@ def register_checkpoint_formats(register) -> None:
              "rosinality stylegan2-pytorch .pt (train.py or convert_weight.py layout) -> native StyleGAN2")
     register("stylegan2-nvidia", sniff_nvidia, convert_nvidia,
              "NVIDIA stylegan2-ada-pytorch network .pkl (read without executing code) -> native StyleGAN2")
+    register("stylegan2_train", sniff_train, convert_train,
+             "ganedit stylegan2_train snapshot (OUTPUT/checkpoints/step-N.pt or last.pt) -> the native file the "
+             "run writes at its end (g_ema, g, d), for any step")
+
+
+def sniff_train(path: str | os.PathLike) -> bool:
+    from ganedit_stylegan2.train import sniff_train_checkpoint
+
+    return sniff_train_checkpoint(path)
+
+
+def convert_train(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    from ganedit_stylegan2.train import convert_train_checkpoint
+
+    convert_train_checkpoint(src, dst)

@@ -16,7 +16,7 @@ import copy
 import math
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from pydantic import Field, FilePath, field_validator
@@ -25,7 +25,9 @@ from torch import autograd
 from ganedit.config import Slot
 from ganedit.distributed import all_reduce_mean
 from ganedit.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
+from ganedit.io.checkpoint import load_state
 from ganedit.training import TrainParams, Trainer, TrainTask, make_adam, requires_grad
+from ganedit.training.state import is_trainer_checkpoint, load_trainer_checkpoint
 
 from ganedit_stylegan2 import networks
 from ganedit_stylegan2.checkpoints import load_checkpoint
@@ -109,6 +111,27 @@ def _arch_problems(params: StyleGAN2TrainParams, resolution: int) -> list[str]:
     return []
 
 
+def make_networks(resolution: int, p: Mapping[str, Any]) -> tuple[networks.Generator, networks.Discriminator]:
+    """G and D of the architecture ``stylegan2_train``'s settings ``p`` name (a params dump), at
+    ``resolution``: what a run builds and what a snapshot of it is exported into."""
+    g = networks.Generator(resolution, style_dim=p["style_dim"], n_mlp=p["n_mlp"],
+                           channel_multiplier=p["channel_multiplier"], lr_mlp=p["lr_mlp"], channels=p["channels"])
+    d = networks.Discriminator(resolution, channel_multiplier=p["channel_multiplier"], channels=p["channels"],
+                               mbstd_group_size=p["mbstd_group_size"])
+    return g, d
+
+
+def export_native(path: str | Path, g_ema: networks.Generator, g: networks.Generator, d: networks.Discriminator,
+                  metadata: Mapping[str, Any]) -> None:
+    """A run's native file: copies of g_ema and g with their truncation centre estimated, and d."""
+    nets = {}
+    for role, net in (("g_ema", g_ema), ("g", g)):
+        net = copy.deepcopy(net).eval()
+        net.w_avg.copy_(estimate_w_avg(net))
+        nets[role] = net
+    save_stylegan2_native(path, g_ema=nets["g_ema"], g=nets["g"], d=d, metadata=metadata)
+
+
 class StyleGAN2Trainer(Trainer):
     """rosinality's StyleGAN2 training loop on :class:`ganedit.training.Trainer`."""
 
@@ -126,10 +149,7 @@ class StyleGAN2Trainer(Trainer):
         problems = _arch_problems(p, res)
         if problems:
             raise ValueError(f"stylegan2_train: {problems[0]}")
-        g = networks.Generator(res, style_dim=p.style_dim, n_mlp=p.n_mlp, channel_multiplier=p.channel_multiplier,
-                               lr_mlp=p.lr_mlp, channels=p.channels)
-        d = networks.Discriminator(res, channel_multiplier=p.channel_multiplier, channels=p.channels,
-                                   mbstd_group_size=p.mbstd_group_size)
+        g, d = make_networks(res, p.model_dump())
         self.G = self.add_module("g", g)
         self.D = self.add_module("d", d)
         self.add_ema("g_ema", "g", p.ema_decay)
@@ -218,11 +238,6 @@ class StyleGAN2Trainer(Trainer):
 
     def finalize(self) -> dict[str, Any]:
         """The native checkpoint: g_ema (truncation centre estimated), g and d."""
-        nets = {}
-        for role, net in (("g_ema", self.ema_modules["g_ema"]), ("g", self.modules["g"])):
-            net = copy.deepcopy(net).eval()
-            net.w_avg.copy_(estimate_w_avg(net))
-            nets[role] = net
         path = self.context.path(FINAL_CHECKPOINT)
         meta = {
             "source": "ganedit stylegan2_train",
@@ -230,7 +245,7 @@ class StyleGAN2Trainer(Trainer):
             "images_seen": self.step * self._images_per_step(),
             "training": self.params.model_dump(mode="json"),
         }
-        save_stylegan2_native(path, g_ema=nets["g_ema"], g=nets["g"], d=self.modules["d"], metadata=meta)
+        export_native(path, self.ema_modules["g_ema"], self.modules["g"], self.modules["d"], meta)
         return {"final_checkpoint": str(path), "resolution": self.resolution}
 
 
@@ -258,3 +273,32 @@ class StyleGAN2Train(TrainTask, name="stylegan2_train"):
             return [("dataset.params.resolution",
                      f"StyleGAN2 needs a power-of-two resolution in 8..1024, got {res}")]
         return [("channels", msg) for msg in _arch_problems(params, res)]
+
+
+# --------------------------------------------------------------------------- exporting a snapshot
+TRAINER_NAME = StyleGAN2Trainer.__name__
+
+
+def sniff_train_checkpoint(path: str | Path) -> bool:
+    """Cheap test for a ``stylegan2_train`` checkpoint (``checkpoints/*.pt``), unpickling nothing."""
+    return is_trainer_checkpoint(path, TRAINER_NAME)
+
+
+def convert_train_checkpoint(src: str | Path, dst: str | Path) -> None:
+    """``ganedit convert`` hook: a ``stylegan2_train`` snapshot (``last.pt`` or ``step-N.pt``) -> the
+    native file the run writes at its end, so an interrupted run or any step becomes a model."""
+    state = load_trainer_checkpoint(src, TRAINER_NAME)
+    p = state["params"]
+    rgb = {k.split(".")[1] for k in state["modules"]["g"] if k.startswith("to_rgbs.")}
+    resolution = 2 ** (len(rgb) + 2)  # one to_rgb per resolution above 4 px
+    loaded = {}
+    for role, sd in (("g_ema", state["ema"]["g_ema"]), ("g", state["modules"]["g"]), ("d", state["modules"]["d"])):
+        with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the caller's RNG alone
+            g, d = make_networks(resolution, p)
+        net = d if role == "d" else g
+        load_state(net, sd, src, f"network {role!r}", arch=f"the {resolution} px architecture of its settings")
+        loaded[role] = net
+    meta = {"source": "ganedit stylegan2_train", "converted_from": Path(src).name, "steps": int(state["step"]),
+            "images_seen": int(state["step"]) * int(p["batch_size"]) * int(state.get("world_size", 1)),
+            "training": p}
+    export_native(dst, loaded["g_ema"], loaded["g"], loaded["d"], meta)

@@ -162,6 +162,30 @@ def test_auto_precision_is_kept_when_a_run_is_resumed_on_another_machine(tmp_pat
     assert safe_torch_load(tmp_path / "split" / "checkpoints" / "last.pt")["precision"] == "fp32"
 
 
+def test_convert_exports_any_training_snapshot(tmp_path):
+    """``ganedit convert`` on a ``stylegan2_train`` snapshot writes the native file the run writes at
+    its end (so an interrupted run, or any step, becomes a model); other ``.pt`` files get a clear error."""
+    from ganedit.io.checkpoint import CheckpointError
+    from ganedit_stylegan2.checkpoints import load_checkpoint
+    from ganedit_stylegan2.train import convert_train_checkpoint, sniff_train_checkpoint
+
+    summary = run(tmp_path / "run", steps=2, checkpoint_every=1, sample_every=0)
+    snapshot = tmp_path / "run" / "checkpoints" / "last.pt"
+    fmt = ganedit.load_registry().sniff(snapshot)
+    assert fmt is not None and fmt.name == "stylegan2_train"
+    fmt.convert(snapshot, tmp_path / "converted.safetensors")
+    exported, converted = load_checkpoint(summary["final_checkpoint"]), load_checkpoint(tmp_path / "converted.safetensors")
+    for role in ("g_ema", "g", "d"):
+        want, got = getattr(exported, role).state_dict(), getattr(converted, role).state_dict()
+        assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want), role
+    assert converted.metadata["steps"] == 2 and converted.metadata["converted_from"] == "last.pt"
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    assert not sniff_train_checkpoint(other)
+    with pytest.raises(CheckpointError, match="not a ganedit training checkpoint"):
+        convert_train_checkpoint(other, tmp_path / "x.safetensors")
+
+
 def test_init_checkpoint_continues_from_a_trained_model(tmp_path):
     """``init_checkpoint``: g, g_ema and d from the file (g from g_ema when the file has none, as in
     the bundled models); a file of another architecture is refused with the reason."""
