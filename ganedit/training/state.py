@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ganedit.distributed import all_gather_object
-from ganedit.io.checkpoint import CheckpointError, load_state
+from ganedit.io.checkpoint import CheckpointError, load_state, safe_torch_load
 
 CHECKPOINT_FORMAT = "ganedit.training"
 CHECKPOINT_VERSION = 1
@@ -116,8 +116,6 @@ def is_trainer_checkpoint(path: str | Path, trainer: str) -> bool:
 def load_trainer_checkpoint(path: str | Path, trainer: str) -> dict[str, Any]:
     """A checkpoint of the trainer class named ``trainer``, loaded without executing pickled code;
     :class:`CheckpointError` naming what it is otherwise."""
-    from ganedit.io.checkpoint import safe_torch_load
-
     state = safe_torch_load(path)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a ganedit training checkpoint")

@@ -291,13 +291,12 @@ def convert_train_checkpoint(src: str | Path, dst: str | Path) -> None:
     p = state["params"]
     rgb = {k.split(".")[1] for k in state["modules"]["g"] if k.startswith("to_rgbs.")}
     resolution = 2 ** (len(rgb) + 2)  # one to_rgb per resolution above 4 px
-    loaded = {}
+    with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the caller's RNG alone
+        g_ema, d = make_networks(resolution, p)
+        g, _ = make_networks(resolution, p)
+    loaded = {"g_ema": g_ema, "g": g, "d": d}
     for role, sd in (("g_ema", state["ema"]["g_ema"]), ("g", state["modules"]["g"]), ("d", state["modules"]["d"])):
-        with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the caller's RNG alone
-            g, d = make_networks(resolution, p)
-        net = d if role == "d" else g
-        load_state(net, sd, src, f"network {role!r}", arch=f"the {resolution} px architecture of its settings")
-        loaded[role] = net
+        load_state(loaded[role], sd, src, f"network {role!r}", arch=f"the {resolution} px architecture of its settings")
     meta = {"source": "ganedit stylegan2_train", "converted_from": Path(src).name, "steps": int(state["step"]),
             "images_seen": int(state["step"]) * int(p["batch_size"]) * int(state.get("world_size", 1)),
             "training": p}
